@@ -1,0 +1,141 @@
+// WebSocket client for /api/v1/stream: subscribe → snapshot → incident deltas (seq-ordered),
+// heartbeat watchdog, resync, reconnect with exponential backoff + full jitter (1 s → 30 s).
+import {
+  BACKOFF_MIN_MS, BACKOFF_MAX_MS, HEARTBEAT_TIMEOUT_MS, OFFLINE_AFTER_MS,
+} from './config.js';
+
+export function streamUrl(loc = window.location) {
+  const proto = loc.protocol === 'https:' ? 'wss:' : 'ws:';
+  return `${proto}//${loc.host}/api/v1/stream`;
+}
+
+/**
+ * handlers: onSnapshot(seq, featureCollection), onIncident(seq, feature), onReset(reason),
+ *           onMessage(), onState(state, info), onError(msg)
+ */
+export class IncidentStream {
+  constructor({ url, bbox, handlers }) {
+    this.url = url;
+    this.bbox = bbox;
+    this.h = handlers;
+    this.ws = null;
+    this.attempt = 0;
+    this.state = 'reconnecting';
+    this.retryAt = 0;
+    this.downSince = Date.now();
+    this.awaitingSnapshot = true;
+    this.lastSeq = null;
+    this.lastMessageAt = 0;
+    this._retryTimer = null;
+    this._watchdog = setInterval(() => this._tick(), 1000);
+  }
+
+  start() { this._connect(); }
+
+  setBbox(bbox) { this.bbox = bbox; }
+
+  _setState(state) {
+    if (this.state !== state) { this.state = state; }
+    this.h.onState?.(state, { retryAt: this.retryAt, downSince: this.downSince, attempt: this.attempt });
+  }
+
+  _connect() {
+    clearTimeout(this._retryTimer);
+    let ws;
+    try {
+      ws = new WebSocket(this.url);
+    } catch (e) {
+      this._scheduleReconnect(`无法创建连接: ${e.message}`);
+      return;
+    }
+    this.ws = ws;
+    this.awaitingSnapshot = true;
+    this.lastMessageAt = Date.now();
+    ws.onopen = () => {
+      if (ws !== this.ws) return; // stale socket (traccar-web#896)
+      this.lastMessageAt = Date.now();
+      ws.send(JSON.stringify({ type: 'subscribe', bbox: this.bbox, layers: ['incidents'] }));
+    };
+    ws.onmessage = (ev) => {
+      if (ws !== this.ws) return;
+      this.lastMessageAt = Date.now();
+      let msg;
+      try { msg = JSON.parse(ev.data); } catch { return; }
+      this._handle(msg);
+    };
+    ws.onclose = () => {
+      if (ws !== this.ws) return;
+      this.ws = null;
+      this._scheduleReconnect('连接已断开');
+    };
+    ws.onerror = () => { /* onclose follows */ };
+  }
+
+  _handle(msg) {
+    this.h.onMessage?.(msg);
+    switch (msg.type) {
+      case 'snapshot': {
+        const seq = Number(msg.seq);
+        this.lastSeq = Number.isFinite(seq) ? seq : 0;
+        this.awaitingSnapshot = false;
+        if (this.state !== 'open') {
+          this.attempt = 0;
+          this.downSince = 0;
+        }
+        this._setState('open');
+        this.h.onSnapshot?.(this.lastSeq, msg.incidents || { type: 'FeatureCollection', features: [] });
+        break;
+      }
+      case 'incident': {
+        if (this.awaitingSnapshot) return; // state is rebuilt from the next snapshot
+        const seq = Number(msg.seq);
+        if (!Number.isFinite(seq) || (this.lastSeq !== null && seq <= this.lastSeq)) return; // out of order / duplicate
+        this.lastSeq = seq;
+        if (msg.feature) this.h.onIncident?.(seq, msg.feature);
+        break;
+      }
+      case 'heartbeat':
+        break;
+      case 'resync':
+        // We fell behind: drop state; the server sends a fresh snapshot right after.
+        this.awaitingSnapshot = true;
+        this.lastSeq = null;
+        this.h.onReset?.(msg.reason || 'resync');
+        break;
+      case 'error':
+        this.h.onError?.(`${msg.field ?? ''} ${msg.reason ?? ''}`.trim());
+        break;
+      default:
+        break;
+    }
+  }
+
+  _scheduleReconnect(reason) {
+    if (!this.downSince) this.downSince = Date.now();
+    this.attempt += 1;
+    // exponential backoff with full jitter: U(min, min(cap, base·2^(n-1)))
+    const ceil = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** (this.attempt - 1));
+    const delay = BACKOFF_MIN_MS + Math.random() * Math.max(0, ceil - BACKOFF_MIN_MS);
+    this.retryAt = Date.now() + delay;
+    this.awaitingSnapshot = true;
+    this._retryTimer = setTimeout(() => this._connect(), delay);
+    this._setState(this._downState());
+    this.h.onDisconnect?.(reason);
+  }
+
+  _downState() {
+    return Date.now() - this.downSince >= OFFLINE_AFTER_MS ? 'offline' : 'reconnecting';
+  }
+
+  _tick() {
+    if (this.ws && Date.now() - this.lastMessageAt > HEARTBEAT_TIMEOUT_MS) {
+      // Heartbeats stopped: the socket is dead even if the browser has not noticed.
+      const ws = this.ws;
+      this.ws = null;
+      try { ws.close(); } catch { /* ignore */ }
+      this._scheduleReconnect('心跳超时');
+      return;
+    }
+    if (this.state !== 'open') this._setState(this._downState());
+  }
+}
