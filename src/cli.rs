@@ -1,0 +1,111 @@
+//! Command line: `serve`, `import`, `migrate`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand};
+
+use crate::config::Settings;
+use crate::domain::LayerKind;
+use crate::ingest::layer_file;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "lianqin",
+    version,
+    about = "联勤: real-time geospatial core of a joint-duty command center"
+)]
+pub struct Cli {
+    /// Config file (TOML). Default: $LIANQIN_CONFIG, else ./lianqin.toml if present.
+    #[arg(long, global = true)]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the API, the WebSocket stream and the big screen.
+    Serve {
+        /// Address to listen on (default 127.0.0.1:8080, or $LIANQIN_LISTEN).
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+        /// Run the built-in demo feed (simulated incidents, marked demo).
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Load GeoJSON layer files into PostGIS, replacing each layer whole.
+    Import {
+        /// The layer, when it cannot be inferred from the file name
+        /// (boundary|townships|grids|stations|posts). Only with one file.
+        #[arg(long)]
+        layer: Option<String>,
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+    /// Check PostGIS and apply database migrations.
+    Migrate,
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let mut settings = Settings::load(cli.config.as_deref())?;
+    match cli.command {
+        Command::Serve { listen, demo } => {
+            if let Some(l) = listen {
+                settings.listen = l;
+            }
+            settings.demo.enabled |= demo;
+            let app = crate::app::Application::build(settings).await?;
+            app.run_until_stopped().await?;
+        }
+        Command::Migrate => {
+            let target = crate::store::describe(&settings.database_url);
+            let pool = crate::store::connect(&settings.database_url, 2).await?;
+            let v = crate::store::migrate(&pool, &target).await?;
+            println!("migrated {target} (PostGIS {v})");
+        }
+        Command::Import { layer, paths } => {
+            let explicit = match layer.as_deref() {
+                None => None,
+                Some(name) => Some(LayerKind::parse(name).with_context(|| {
+                    format!("--layer {name:?} is not one of boundary, townships, grids, stations, posts")
+                })?),
+            };
+            if explicit.is_some() && paths.len() > 1 {
+                bail!(
+                    "--layer applies to a single file; got {} files",
+                    paths.len()
+                );
+            }
+            // Parse and validate every file before touching the database.
+            let mut parsed = Vec::new();
+            for path in &paths {
+                let kind = explicit.or_else(|| layer_file::layer_from_path(path)).with_context(|| {
+                    format!(
+                        "{}: cannot tell the layer from the file name; name it boundary|townships|grids|stations|posts.geojson or pass --layer",
+                        path.display()
+                    )
+                })?;
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                let data = layer_file::parse(kind, &text)
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+                parsed.push((path, kind, data));
+            }
+            // Areas that others refer to go first, so township codes can be derived.
+            parsed.sort_by_key(|(_, kind, _)| *kind);
+            let target = crate::store::describe(&settings.database_url);
+            let pool = crate::store::connect(&settings.database_url, 2).await?;
+            crate::store::migrate(&pool, &target).await?;
+            for (path, kind, data) in parsed {
+                let n = crate::store::layers::replace_layer(&pool, kind, &data)
+                    .await
+                    .with_context(|| format!("importing {}", path.display()))?;
+                println!("imported {n} {kind} from {}", path.display());
+            }
+            println!("a running server picks up new layers on restart");
+        }
+    }
+    Ok(())
+}

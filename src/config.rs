@@ -1,0 +1,173 @@
+//! Typed settings. Precedence: built-in defaults < config file (TOML,
+//! unknown keys rejected) < environment < command-line flags.
+//!
+//! Environment: `DATABASE_URL`, `LIANQIN_LISTEN`, `LIANQIN_WEB_DIR`,
+//! `LIANQIN_CONFIG` (path of the file; default `lianqin.toml` if present).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/lianqin";
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    pub database_url: String,
+    pub listen: SocketAddr,
+    /// Built big screen (`web/dist`).
+    pub web_dir: PathBuf,
+    /// Pool size: ingest transactions and queries share it.
+    pub db_max_connections: u32,
+    pub demo: DemoSettings,
+    pub stream: StreamConfig,
+    pub recent: RecentConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DemoSettings {
+    pub enabled: bool,
+    /// Simulated incidents per minute.
+    pub per_minute: f64,
+    /// Seed for a reproducible feed; `None` seeds from the clock.
+    pub seed: Option<u64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StreamConfig {
+    pub client_queue: usize,
+    pub snapshot_limit: usize,
+    pub heartbeat_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RecentConfig {
+    /// Incidents kept in memory for snapshots: at most this old…
+    pub max_age_hours: i64,
+    /// …and at most this many.
+    pub max_count: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            database_url: DEFAULT_DATABASE_URL.into(),
+            listen: DEFAULT_LISTEN.parse().expect("valid default"),
+            web_dir: PathBuf::from("web/dist"),
+            db_max_connections: 16,
+            demo: DemoSettings::default(),
+            stream: StreamConfig::default(),
+            recent: RecentConfig::default(),
+        }
+    }
+}
+
+impl Default for DemoSettings {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            per_minute: 30.0,
+            seed: None,
+        }
+    }
+}
+
+impl Default for StreamConfig {
+    fn default() -> Self {
+        let d = crate::realtime::StreamSettings::default();
+        Self {
+            client_queue: d.client_queue,
+            snapshot_limit: d.snapshot_limit,
+            heartbeat_secs: d.heartbeat.as_secs(),
+        }
+    }
+}
+
+impl Default for RecentConfig {
+    fn default() -> Self {
+        Self {
+            max_age_hours: 72,
+            max_count: 50_000,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {source}")]
+    Parse {
+        path: PathBuf,
+        source: toml::de::Error,
+    },
+    #[error("environment variable {name}: {reason}")]
+    Env { name: &'static str, reason: String },
+}
+
+impl Settings {
+    /// Defaults, then the config file (explicit path, `LIANQIN_CONFIG`, or
+    /// `./lianqin.toml` when it exists), then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let env_path = std::env::var_os("LIANQIN_CONFIG").map(PathBuf::from);
+        let path = file.map(Path::to_path_buf).or(env_path).or_else(|| {
+            let p = PathBuf::from("lianqin.toml");
+            p.is_file().then_some(p)
+        });
+        let mut s = match path {
+            Some(path) => {
+                let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+                    path: path.clone(),
+                    source,
+                })?;
+                toml::from_str(&text).map_err(|source| ConfigError::Parse { path, source })?
+            }
+            None => Settings::default(),
+        };
+        if let Ok(url) = std::env::var("DATABASE_URL") {
+            s.database_url = url;
+        }
+        if let Ok(listen) = std::env::var("LIANQIN_LISTEN") {
+            s.listen = listen.parse().map_err(|e| ConfigError::Env {
+                name: "LIANQIN_LISTEN",
+                reason: format!("{listen:?} is not host:port ({e})"),
+            })?;
+        }
+        if let Some(dir) = std::env::var_os("LIANQIN_WEB_DIR") {
+            s.web_dir = PathBuf::from(dir);
+        }
+        Ok(s)
+    }
+
+    pub fn stream_settings(&self) -> crate::realtime::StreamSettings {
+        crate::realtime::StreamSettings {
+            client_queue: self.stream.client_queue.max(1),
+            snapshot_limit: self.stream.snapshot_limit,
+            heartbeat: std::time::Duration::from_secs(self.stream.heartbeat_secs.max(1)),
+            ..Default::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_rejects_unknown_keys_and_fills_defaults() {
+        let s: Settings =
+            toml::from_str("listen = \"0.0.0.0:9000\"\n[demo]\nper_minute = 5.0\n").unwrap();
+        assert_eq!(s.listen.port(), 9000);
+        assert_eq!(s.demo.per_minute, 5.0);
+        assert_eq!(s.stream.client_queue, 1024);
+        assert!(toml::from_str::<Settings>("lissten = \"x\"").is_err());
+    }
+}

@@ -1,0 +1,12 @@
+//! Pure domain types: validated positions, incidents, governance layers and
+//! jurisdictions. No I/O lives here; adapters convert to and from these types.
+
+pub mod incident;
+pub mod jurisdiction;
+pub mod layer;
+pub mod position;
+
+pub use incident::{Incident, NewIncident, Source};
+pub use jurisdiction::{AreaRef, Jurisdiction, JurisdictionSummary, SiteRef};
+pub use layer::{Area, LayerKind, Layers, Site};
+pub use position::{Bbox, Position, PositionError};

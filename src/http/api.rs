@@ -1,0 +1,206 @@
+//! REST handlers.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+
+use super::{ApiError, AppState};
+use crate::domain::{Bbox, LayerKind, Position};
+use crate::ingest::incident_json::{self, Shape};
+use crate::spatial::crs::Datum;
+use crate::store::incidents::IncidentQuery;
+
+pub const DEFAULT_LIMIT: i64 = 500;
+pub const MAX_LIMIT: i64 = 5000;
+
+pub async fn not_found(uri: Uri) -> ApiError {
+    ApiError::NotFound(format!("no route for {}", uri.path()))
+}
+
+/// `GET /healthz`: 200 when the database answers and the world is loaded.
+pub async fn healthz(State(st): State<AppState>) -> Response {
+    let db = crate::store::ping(&st.pool, Duration::from_secs(2)).await;
+    let stats = tokio::time::timeout(Duration::from_secs(2), st.world.stats())
+        .await
+        .ok()
+        .flatten();
+    let snap = st.world.snapshot();
+    let counts: serde_json::Map<String, Value> = LayerKind::ALL
+        .iter()
+        .map(|k| (k.name().to_string(), json!(snap.layers.count(*k))))
+        .collect();
+    let world_loaded = stats.is_some() && !snap.layers.boundary.is_empty();
+    let ok = db && world_loaded;
+    let body = json!({
+        "status": if ok { "ok" } else { "unavailable" },
+        "database": if db { "ok" } else { "unreachable" },
+        "world": {
+            "loaded": world_loaded,
+            "layers": counts,
+            "loaded_at": snap.loaded_at.to_rfc3339(),
+            "seq": stats.as_ref().map(|s| s.seq),
+            "recent_incidents": stats.as_ref().map(|s| s.recent_incidents),
+            "subscribers": stats.as_ref().map(|s| s.subscribers),
+        },
+        "hint": if snap.layers.boundary.is_empty() { Some("no boundary layer: run `lianqin import geodata/*.geojson`, then restart") } else { None },
+    });
+    let status = if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(body)).into_response()
+}
+
+/// `GET /api/v1/layers/{name}`.
+pub async fn layer(
+    State(st): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    let kind = LayerKind::parse(&name).ok_or_else(|| {
+        let names: Vec<&str> = LayerKind::ALL.iter().map(|k| k.name()).collect();
+        ApiError::NotFound(format!(
+            "unknown layer {name:?}; expected one of {}",
+            names.join(", ")
+        ))
+    })?;
+    let snap = st.world.snapshot();
+    let body = snap
+        .layer_json
+        .get(&kind)
+        .cloned()
+        .unwrap_or_else(|| "{}".into());
+    Ok((
+        [(header::CONTENT_TYPE, "application/geo+json")],
+        Bytes::from(body.to_string()),
+    )
+        .into_response())
+}
+
+fn number(q: &HashMap<String, String>, name: &str) -> Result<f64, ApiError> {
+    let raw = q
+        .get(name)
+        .ok_or_else(|| ApiError::field(name, "is required"))?;
+    raw.trim()
+        .parse::<f64>()
+        .map_err(|_| ApiError::field(name, format!("must be a number in degrees, got {raw:?}")))
+}
+
+/// `GET /api/v1/locate?lon=&lat=[&crs=gcj02]`.
+pub async fn locate(
+    State(st): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    let lon = number(&q, "lon")?;
+    let lat = number(&q, "lat")?;
+    let datum = match q.get("crs") {
+        None => Datum::Wgs84,
+        Some(s) => Datum::parse(s).ok_or_else(|| {
+            ApiError::field(
+                "crs",
+                format!("unknown datum {s:?}; expected wgs84, gcj02 or bd09"),
+            )
+        })?,
+    };
+    Position::new(lon, lat).map_err(|e| ApiError::field(e.field(), e.to_string()))?;
+    let (x, y) = datum.to_wgs84(lon, lat);
+    let p = Position::new(x, y).map_err(|e| ApiError::field(e.field(), e.to_string()))?;
+    let j = st.world.snapshot().index.locate(p);
+    let mut v = serde_json::to_value(&j).expect("jurisdiction serialises");
+    v["lon"] = json!(p.lon());
+    v["lat"] = json!(p.lat());
+    Ok(Json(v))
+}
+
+/// `POST /api/v1/incidents`: one object or an array. Answers after the commit.
+pub async fn post_incidents(
+    State(st): State<AppState>,
+    body: Result<Json<Value>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let Json(body) = body.map_err(|r| match ApiError::from(r) {
+        ApiError::TooLarge { .. } => ApiError::TooLarge {
+            limit: st.limits.body_bytes,
+        },
+        other => other,
+    })?;
+    let (shape, batch) = incident_json::parse_body(&body, Utc::now())?;
+    let _permit = st
+        .ingest_permits
+        .try_acquire()
+        .map_err(|_| ApiError::Unavailable("too many ingest requests in flight; retry shortly"))?;
+    let stored = st.ingest.submit(batch).await?;
+    let any_created = stored.iter().any(|s| s.created);
+    let records: Vec<Value> = stored
+        .iter()
+        .map(|s| s.incident.to_record(s.created))
+        .collect();
+    let body = match shape {
+        Shape::One => records.into_iter().next().unwrap_or(Value::Null),
+        Shape::Many => Value::Array(records),
+    };
+    let status = if any_created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(body)).into_response())
+}
+
+/// `GET /api/v1/incidents?bbox=w,s,e,n&since=RFC3339&limit=N`, newest first.
+pub async fn get_incidents(
+    State(st): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    if let Some(k) = q
+        .keys()
+        .find(|k| !["bbox", "since", "limit"].contains(&k.as_str()))
+    {
+        return Err(ApiError::field(
+            k.clone(),
+            "unknown query parameter; expected bbox, since, limit",
+        ));
+    }
+    let bbox = q
+        .get("bbox")
+        .map(|b| Bbox::parse(b).map_err(|e| ApiError::field("bbox", e.to_string())))
+        .transpose()?;
+    let since = q
+        .get("since")
+        .map(|s| {
+            DateTime::parse_from_rfc3339(s)
+                .map(|d| d.with_timezone(&Utc))
+                .map_err(|e| {
+                    ApiError::field("since", format!("must be an RFC 3339 timestamp ({e})"))
+                })
+        })
+        .transpose()?;
+    let limit = match q.get("limit") {
+        None => DEFAULT_LIMIT,
+        Some(l) => match l.parse::<i64>() {
+            Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
+            _ => {
+                return Err(ApiError::field(
+                    "limit",
+                    format!("must be an integer from 1 to {MAX_LIMIT}, got {l:?}"),
+                ))
+            }
+        },
+    };
+    let list =
+        crate::store::incidents::query(&st.pool, &IncidentQuery { bbox, since, limit }).await?;
+    let features: Vec<Value> = list.iter().map(|i| i.to_feature()).collect();
+    let body = json!({"type": "FeatureCollection", "features": features});
+    Ok((
+        [(header::CONTENT_TYPE, "application/geo+json")],
+        body.to_string(),
+    )
+        .into_response())
+}

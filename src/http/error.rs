@@ -1,0 +1,92 @@
+//! `ApiError`: the one type that turns failures into HTTP responses.
+//! Client mistakes become 4xx with `{"error", "field", "reason"}`; internal
+//! failures are logged once and answered with an opaque 500/503.
+
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+use crate::ingest::FieldError;
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    Field(#[from] FieldError),
+    #[error("not found: {0}")]
+    NotFound(String),
+    #[error("body too large")]
+    TooLarge { limit: usize },
+    #[error("unsupported media type")]
+    MediaType,
+    #[error("service unavailable: {0}")]
+    Unavailable(&'static str),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl ApiError {
+    pub fn field(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        ApiError::Field(FieldError::new(field, reason))
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(r: JsonRejection) -> Self {
+        match r {
+            JsonRejection::MissingJsonContentType(_) => ApiError::MediaType,
+            JsonRejection::BytesRejection(b) if b.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                ApiError::TooLarge { limit: 0 }
+            }
+            other => ApiError::field("body", other.body_text()),
+        }
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(r: QueryRejection) -> Self {
+        ApiError::field("query", r.body_text())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, body) = match &self {
+            ApiError::Field(e) => (
+                StatusCode::BAD_REQUEST,
+                json!({"error": "invalid_request", "field": e.field, "reason": e.reason}),
+            ),
+            ApiError::NotFound(what) => (
+                StatusCode::NOT_FOUND,
+                json!({"error": "not_found", "field": "path", "reason": what}),
+            ),
+            ApiError::TooLarge { limit } => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                json!({"error": "payload_too_large", "field": "body",
+                       "reason": if *limit > 0 { format!("request body exceeds {limit} bytes") } else { "request body is too large".to_string() }}),
+            ),
+            ApiError::MediaType => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                json!({"error": "unsupported_media_type", "field": "content-type",
+                       "reason": "expected `Content-Type: application/json`"}),
+            ),
+            ApiError::Unavailable(why) => {
+                tracing::warn!(reason = why, "answering 503");
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    json!({"error": "unavailable", "reason": why}),
+                )
+            }
+            ApiError::Store(e) => {
+                tracing::error!(error = %e, "store error");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    json!({"error": "internal", "reason": "internal error; see server log"}),
+                )
+            }
+        };
+        (status, Json(body)).into_response()
+    }
+}

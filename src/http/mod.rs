@@ -1,0 +1,126 @@
+//! axum adapter: router, shared state, handlers. `router(state)` is all a
+//! test needs to drive the API in-process.
+
+mod api;
+pub mod error;
+pub mod geojson;
+mod openapi;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{DefaultBodyLimit, State, WebSocketUpgrade};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use tokio::sync::{watch, Semaphore};
+use tower_http::services::ServeDir;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+pub use error::ApiError;
+
+use crate::ingest::Ingest;
+use crate::live::WorldHandle;
+use crate::realtime::StreamSettings;
+
+/// Request limits; each has a reason.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Largest request body: 1,000 incidents of ~1 KiB fit comfortably.
+    pub body_bytes: usize,
+    /// Ingest requests in flight at once; more are shed with 503 so the
+    /// database pool is not queued into timeouts.
+    pub ingest_concurrency: usize,
+    /// Longest a (non-WebSocket) request may take.
+    pub request_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            body_bytes: 2 * 1024 * 1024,
+            ingest_concurrency: 64,
+            request_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub pool: sqlx::PgPool,
+    pub world: WorldHandle,
+    pub ingest: Ingest,
+    pub stream: StreamSettings,
+    pub limits: Limits,
+    pub shutdown: watch::Receiver<bool>,
+    pub(crate) ingest_permits: Arc<Semaphore>,
+}
+
+impl AppState {
+    pub fn new(
+        pool: sqlx::PgPool,
+        world: WorldHandle,
+        stream: StreamSettings,
+        limits: Limits,
+        shutdown: watch::Receiver<bool>,
+    ) -> Self {
+        Self {
+            ingest: Ingest::new(pool.clone(), world.clone()),
+            pool,
+            world,
+            stream,
+            limits,
+            shutdown,
+            ingest_permits: Arc::new(Semaphore::new(limits.ingest_concurrency)),
+        }
+    }
+}
+
+/// The whole HTTP surface. `web_dir` holds the built big screen (web/dist).
+pub fn router(state: AppState, web_dir: Option<PathBuf>) -> Router {
+    let api = Router::new()
+        .route("/healthz", get(api::healthz))
+        .route("/openapi.json", get(openapi::document))
+        .route("/api/v1/layers/{name}", get(api::layer))
+        .route("/api/v1/locate", get(api::locate))
+        .route(
+            "/api/v1/incidents",
+            post(api::post_incidents)
+                .get(api::get_incidents)
+                .layer(DefaultBodyLimit::max(state.limits.body_bytes)),
+        )
+        .fallback(api::not_found)
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            state.limits.request_timeout,
+        ));
+    let app = Router::new()
+        .route("/api/v1/stream", get(stream))
+        .merge(api);
+    let app = match web_dir {
+        Some(dir) if dir.join("index.html").is_file() => app.fallback_service(ServeDir::new(dir)),
+        other => {
+            tracing::warn!(dir = ?other, "web/dist not built; `/` explains how to build it");
+            app.route("/", get(web_missing))
+        }
+    };
+    app.layer(TraceLayer::new_for_http()).with_state(state)
+}
+
+async fn web_missing() -> Response {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        Html("<!doctype html><meta charset=utf-8><title>lianqin</title><p>The big screen is not built. Run <code>bash deploy/ensure-web.sh</code> (or <code>cd web &amp;&amp; npm ci &amp;&amp; npm run build</code>) and restart.</p>"),
+    )
+        .into_response()
+}
+
+/// `GET /api/v1/stream`: upgrade to the WebSocket protocol in docs/STREAM.md.
+async fn stream(State(st): State<AppState>, ws: WebSocketUpgrade) -> Response {
+    ws.max_message_size(64 * 1024).on_upgrade(move |socket| {
+        crate::realtime::serve_socket(socket, st.world, st.stream, st.shutdown)
+    })
+}

@@ -1,0 +1,129 @@
+//! The recent-incident set: an R-tree for bbox queries plus a time order for
+//! newest-first answers and eviction. Owned by the writer only.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use rstar::{primitives::GeomWithData, RTree, AABB};
+
+use super::Retention;
+use crate::domain::{Bbox, Incident};
+
+type Entry = GeomWithData<[f64; 2], i64>;
+
+pub struct RecentIncidents {
+    tree: RTree<Entry>,
+    by_id: HashMap<i64, Arc<Incident>>,
+    by_time: BTreeSet<(DateTime<Utc>, i64)>,
+    retention: Retention,
+}
+
+impl RecentIncidents {
+    pub fn new(retention: Retention) -> Self {
+        Self {
+            tree: RTree::new(),
+            by_id: HashMap::new(),
+            by_time: BTreeSet::new(),
+            retention,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_id.is_empty()
+    }
+
+    pub fn insert(&mut self, i: Arc<Incident>) {
+        if self.by_id.contains_key(&i.id) {
+            return;
+        }
+        self.tree.insert(GeomWithData::new(
+            [i.position.lon(), i.position.lat()],
+            i.id,
+        ));
+        self.by_time.insert((i.reported_at, i.id));
+        self.by_id.insert(i.id, i);
+    }
+
+    /// Drops incidents older than the retention age, then the oldest beyond the count.
+    pub fn evict(&mut self, now: DateTime<Utc>) {
+        let cutoff = now - self.retention.max_age;
+        while let Some(&(t, id)) = self.by_time.first() {
+            if t >= cutoff && self.by_id.len() <= self.retention.max_count {
+                break;
+            }
+            self.by_time.pop_first();
+            if let Some(i) = self.by_id.remove(&id) {
+                self.tree
+                    .remove(&GeomWithData::new([i.position.lon(), i.position.lat()], id));
+            }
+        }
+    }
+
+    /// Up to `limit` incidents inside `bbox`, newest first.
+    pub fn newest_in(&self, bbox: Bbox, limit: usize) -> Vec<Arc<Incident>> {
+        let env = AABB::from_corners([bbox.west, bbox.south], [bbox.east, bbox.north]);
+        let mut hits: Vec<&Arc<Incident>> = self
+            .tree
+            .locate_in_envelope(&env)
+            .filter_map(|e| self.by_id.get(&e.data))
+            .collect();
+        hits.sort_unstable_by(|a, b| (b.reported_at, b.id).cmp(&(a.reported_at, a.id)));
+        hits.into_iter().take(limit).cloned().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Position, Source};
+    use chrono::Duration;
+
+    fn inc(id: i64, lon: f64, minutes_ago: i64, now: DateTime<Utc>) -> Arc<Incident> {
+        Arc::new(Incident {
+            id,
+            source: Source::Police110,
+            source_id: id.to_string(),
+            reported_at: now - Duration::minutes(minutes_ago),
+            received_at: now,
+            position: Position::new(lon, 28.6).unwrap(),
+            category: None,
+            description: None,
+            address: None,
+            priority: None,
+            demo: false,
+            jurisdiction: Default::default(),
+        })
+    }
+
+    #[test]
+    fn newest_first_inside_bbox_and_eviction() {
+        let now = Utc::now();
+        let mut set = RecentIncidents::new(Retention {
+            max_age: Duration::hours(1),
+            max_count: 3,
+        });
+        set.insert(inc(1, 121.10, 50, now));
+        set.insert(inc(2, 121.20, 10, now));
+        set.insert(inc(3, 121.21, 5, now));
+        set.insert(inc(4, 125.00, 1, now)); // outside the box
+        set.insert(inc(5, 121.22, 90, now)); // too old
+        let b = Bbox::new(121.0, 28.5, 121.3, 28.7).unwrap();
+        let ids: Vec<i64> = set.newest_in(b, 10).iter().map(|i| i.id).collect();
+        assert_eq!(ids, vec![3, 2, 1, 5]);
+        assert_eq!(set.newest_in(b, 2).len(), 2);
+        set.evict(now);
+        // 5 is past max_age; then the oldest beyond max_count (1) goes
+        let ids: Vec<i64> = set
+            .newest_in(Bbox::world(), 10)
+            .iter()
+            .map(|i| i.id)
+            .collect();
+        assert_eq!(ids, vec![4, 3, 2]);
+        assert_eq!(set.len(), 3);
+    }
+}

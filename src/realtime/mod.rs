@@ -1,0 +1,271 @@
+//! The WebSocket stream (`GET /api/v1/stream`). Protocol: docs/STREAM.md.
+//!
+//! Slow-consumer policy: each client's queue is its cursor into the live
+//! world's `broadcast` ring of [`StreamSettings::client_queue`] events. The
+//! writer never waits for a client. A client that falls more than that many
+//! events behind (`Lagged`) is sent `{"type":"resync"}` followed by a fresh
+//! snapshot, instead of the events it missed. A client whose socket does not
+//! accept a frame within [`StreamSettings::write_timeout`] is disconnected.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::{Message, Utf8Bytes, WebSocket};
+use serde_json::{json, Value};
+use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::watch;
+
+use crate::domain::Bbox;
+use crate::live::{StreamEvent, Subscription, WorldHandle};
+
+/// Layers a client can subscribe to today.
+pub const STREAM_LAYERS: &[&str] = &["incidents"];
+
+#[derive(Debug, Clone, Copy)]
+pub struct StreamSettings {
+    /// Events a client may fall behind before it is resynced.
+    pub client_queue: usize,
+    /// Most incidents in a snapshot.
+    pub snapshot_limit: usize,
+    /// Application heartbeat interval (below common proxy idle timeouts).
+    pub heartbeat: Duration,
+    /// Longest a single frame may take to be accepted by the socket.
+    pub write_timeout: Duration,
+    /// Time allowed between connecting and the first subscribe.
+    pub subscribe_timeout: Duration,
+}
+
+impl Default for StreamSettings {
+    fn default() -> Self {
+        Self {
+            client_queue: 1024,
+            snapshot_limit: 2000,
+            heartbeat: Duration::from_secs(10),
+            write_timeout: Duration::from_secs(10),
+            subscribe_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// A parsed client message.
+#[derive(Debug, PartialEq)]
+enum ClientMsg {
+    Subscribe(Bbox),
+    Ping,
+}
+
+fn error_msg(field: &str, reason: &str) -> String {
+    json!({"type": "error", "field": field, "reason": reason}).to_string()
+}
+
+fn parse_client(text: &str) -> Result<ClientMsg, String> {
+    let v: Value = serde_json::from_str(text)
+        .map_err(|e| error_msg("message", &format!("not valid JSON: {e}")))?;
+    match v.get("type").and_then(Value::as_str) {
+        Some("subscribe") => {
+            let bbox = match v.get("bbox") {
+                None | Some(Value::Null) => Bbox::world(),
+                Some(Value::Array(a)) => {
+                    let nums: Option<Vec<f64>> = a.iter().map(Value::as_f64).collect();
+                    let nums =
+                        nums.ok_or_else(|| error_msg("bbox", "must be four numbers [w,s,e,n]"))?;
+                    Bbox::from_slice(&nums).map_err(|e| error_msg("bbox", &e.to_string()))?
+                }
+                Some(_) => return Err(error_msg("bbox", "must be four numbers [w,s,e,n]")),
+            };
+            if let Some(layers) = v.get("layers") {
+                let list = layers
+                    .as_array()
+                    .ok_or_else(|| error_msg("layers", "must be an array of layer names"))?;
+                for l in list {
+                    match l.as_str() {
+                        Some(name) if STREAM_LAYERS.contains(&name) => {}
+                        _ => {
+                            return Err(error_msg(
+                                "layers",
+                                &format!(
+                                    "unknown layer {l}; supported: {}",
+                                    STREAM_LAYERS.join(", ")
+                                ),
+                            ))
+                        }
+                    }
+                }
+            }
+            Ok(ClientMsg::Subscribe(bbox))
+        }
+        Some("ping") => Ok(ClientMsg::Ping),
+        Some(other) => Err(error_msg(
+            "type",
+            &format!("unknown message type {other:?}; expected subscribe or ping"),
+        )),
+        None => Err(error_msg("type", "is required")),
+    }
+}
+
+fn snapshot_msg(sub: &Subscription, bbox: Bbox) -> String {
+    let features: Vec<Value> = sub.incidents.iter().map(|i| i.to_feature()).collect();
+    json!({
+        "type": "snapshot",
+        "seq": sub.seq,
+        "bbox": bbox,
+        "incidents": {"type": "FeatureCollection", "features": features},
+    })
+    .to_string()
+}
+
+struct Session {
+    socket: WebSocket,
+    settings: StreamSettings,
+}
+
+#[derive(Debug)]
+struct Closed;
+
+impl Session {
+    async fn send(&mut self, text: impl Into<Utf8Bytes>) -> Result<(), Closed> {
+        match tokio::time::timeout(
+            self.settings.write_timeout,
+            self.socket.send(Message::Text(text.into())),
+        )
+        .await
+        {
+            Ok(Ok(())) => Ok(()),
+            _ => Err(Closed),
+        }
+    }
+}
+
+/// Runs one client connection to completion.
+pub async fn serve_socket(
+    socket: WebSocket,
+    world: WorldHandle,
+    settings: StreamSettings,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut s = Session { socket, settings };
+    let _ = run(&mut s, &world, &mut shutdown).await;
+    let _ = s.socket.send(Message::Close(None)).await;
+}
+
+async fn run(
+    s: &mut Session,
+    world: &WorldHandle,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Result<(), Closed> {
+    // Phase 1: wait for the first subscribe.
+    let deadline = tokio::time::sleep(s.settings.subscribe_timeout);
+    tokio::pin!(deadline);
+    let mut bbox = loop {
+        tokio::select! {
+            _ = &mut deadline => {
+                s.send(error_msg("type", "no subscribe message received in time")).await?;
+                return Err(Closed);
+            }
+            _ = shutdown.changed() => return Err(Closed),
+            msg = s.socket.recv() => match msg {
+                Some(Ok(Message::Text(t))) => match parse_client(&t) {
+                    Ok(ClientMsg::Subscribe(b)) => break b,
+                    Ok(ClientMsg::Ping) => s.send(json!({"type":"pong","seq":world.seq()}).to_string()).await?,
+                    Err(e) => s.send(e).await?,
+                },
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return Err(Closed),
+                Some(Ok(_)) => {}
+            }
+        }
+    };
+    let mut sub = subscribe(s, world, bbox).await?;
+    let mut heartbeat = tokio::time::interval(s.settings.heartbeat);
+    heartbeat.tick().await;
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => return Ok(()),
+            _ = heartbeat.tick() => {
+                let msg = json!({"type":"heartbeat","seq":world.seq(),"ts":chrono::Utc::now().to_rfc3339()});
+                s.send(msg.to_string()).await?;
+            }
+            ev = sub.recv() => match ev {
+                Ok(ev) => {
+                    if ev.seq > sub.seq && bbox.contains(ev.position) {
+                        s.send(Utf8Bytes::from(&*ev.json)).await?;
+                    }
+                }
+                Err(RecvError::Lagged(missed)) => {
+                    tracing::info!(missed, "stream client fell behind; resyncing");
+                    s.send(json!({"type":"resync","reason":format!("client fell {missed} events behind")}).to_string()).await?;
+                    sub = subscribe(s, world, bbox).await?;
+                }
+                Err(RecvError::Closed) => return Ok(()),
+            },
+            msg = s.socket.recv() => match msg {
+                Some(Ok(Message::Text(t))) => match parse_client(&t) {
+                    Ok(ClientMsg::Subscribe(b)) => {
+                        bbox = b;
+                        sub = subscribe(s, world, bbox).await?;
+                    }
+                    Ok(ClientMsg::Ping) => s.send(json!({"type":"pong","seq":world.seq()}).to_string()).await?,
+                    Err(e) => s.send(e).await?,
+                },
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return Ok(()),
+                Some(Ok(_)) => {}
+            }
+        }
+    }
+}
+
+/// A subscription with the sequence number of its snapshot, so events
+/// already contained in the snapshot are skipped.
+struct LiveSub {
+    seq: u64,
+    events: tokio::sync::broadcast::Receiver<Arc<StreamEvent>>,
+}
+
+impl LiveSub {
+    async fn recv(&mut self) -> Result<Arc<StreamEvent>, RecvError> {
+        self.events.recv().await
+    }
+}
+
+async fn subscribe(s: &mut Session, world: &WorldHandle, bbox: Bbox) -> Result<LiveSub, Closed> {
+    let sub = world
+        .subscribe(bbox, s.settings.snapshot_limit)
+        .await
+        .ok_or(Closed)?;
+    s.send(snapshot_msg(&sub, bbox)).await?;
+    Ok(LiveSub {
+        seq: sub.seq,
+        events: sub.events,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_subscribe_and_rejects_bad_messages() {
+        assert_eq!(
+            parse_client(
+                r#"{"type":"subscribe","bbox":[121,28.5,121.3,28.7],"layers":["incidents"]}"#
+            )
+            .unwrap(),
+            ClientMsg::Subscribe(Bbox::new(121.0, 28.5, 121.3, 28.7).unwrap())
+        );
+        assert_eq!(
+            parse_client(r#"{"type":"subscribe"}"#).unwrap(),
+            ClientMsg::Subscribe(Bbox::world())
+        );
+        assert_eq!(parse_client(r#"{"type":"ping"}"#).unwrap(), ClientMsg::Ping);
+        let field = |t: &str| {
+            let e: Value = serde_json::from_str(&parse_client(t).unwrap_err()).unwrap();
+            assert_eq!(e["type"], "error");
+            e["field"].as_str().unwrap().to_string()
+        };
+        assert_eq!(field(r#"{"type":"subscribe","bbox":[3,0,1,1]}"#), "bbox");
+        assert_eq!(field(r#"{"type":"subscribe","bbox":"x"}"#), "bbox");
+        assert_eq!(field(r#"{"type":"subscribe","layers":["cars"]}"#), "layers");
+        assert_eq!(field(r#"{"type":"dance"}"#), "type");
+        assert_eq!(field(r#"{}"#), "type");
+        assert_eq!(field("not json"), "message");
+    }
+}

@@ -1,0 +1,222 @@
+//! Incidents in PostGIS: idempotent batch insert, bbox/time queries.
+
+use chrono::{DateTime, Utc};
+use sqlx::postgres::PgRow;
+use sqlx::{PgPool, Row};
+
+use super::{Context, StoreError};
+use crate::domain::{Bbox, Incident, JurisdictionSummary, NewIncident, Position, Source};
+use crate::ingest::Stored;
+
+const COLUMNS: &str =
+    "id, source, source_id, reported_at, received_at, ST_X(geom) as lon, ST_Y(geom) as lat, \
+                       category, description, address, priority, demo, jurisdiction";
+
+fn from_row(r: &PgRow) -> Result<Incident, StoreError> {
+    let source: String = r.get("source");
+    let lon: f64 = r.get("lon");
+    let lat: f64 = r.get("lat");
+    let bad = |reason: String| StoreError::Layer {
+        layer: "incident".into(),
+        reason,
+    };
+    let jurisdiction: sqlx::types::Json<JurisdictionSummary> = r.get("jurisdiction");
+    Ok(Incident {
+        id: r.get("id"),
+        source: Source::parse(&source)
+            .ok_or_else(|| bad(format!("unknown stored source {source:?}")))?,
+        source_id: r.get("source_id"),
+        reported_at: r.get("reported_at"),
+        received_at: r.get("received_at"),
+        position: Position::new(lon, lat).map_err(|e| bad(e.to_string()))?,
+        category: r.get("category"),
+        description: r.get("description"),
+        address: r.get("address"),
+        priority: r.get::<Option<i16>, _>("priority").map(|p| p as u8),
+        demo: r.get("demo"),
+        jurisdiction: jurisdiction.0,
+    })
+}
+
+/// Inserts a batch in one transaction; rows whose `(source, source_id)` is
+/// already stored are left alone and returned as they are stored.
+/// Duplicates inside the batch resolve to the first occurrence.
+pub async fn insert_batch(
+    pool: &PgPool,
+    batch: &[(NewIncident, JurisdictionSummary)],
+) -> Result<Vec<Stored>, StoreError> {
+    let n = batch.len();
+    let mut source = Vec::with_capacity(n);
+    let mut source_id = Vec::with_capacity(n);
+    let mut reported_at: Vec<DateTime<Utc>> = Vec::with_capacity(n);
+    let (mut lon, mut lat) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    let (mut category, mut description, mut address) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    let mut priority: Vec<Option<i16>> = Vec::with_capacity(n);
+    let mut demo = Vec::with_capacity(n);
+    let (mut township, mut grid, mut jur) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    for (inc, j) in batch {
+        source.push(inc.source.code().to_string());
+        source_id.push(inc.source_id.clone());
+        reported_at.push(inc.reported_at);
+        lon.push(inc.position.lon());
+        lat.push(inc.position.lat());
+        category.push(inc.category.clone());
+        description.push(inc.description.clone());
+        address.push(inc.address.clone());
+        priority.push(inc.priority.map(i16::from));
+        demo.push(inc.demo);
+        township.push(j.township_code.clone());
+        grid.push(j.grid_code.clone());
+        jur.push(serde_json::to_string(j).expect("summary serialises"));
+    }
+    let mut tx = pool
+        .begin()
+        .await
+        .during("starting the ingest transaction")?;
+    // One statement inserts the batch and appends to the event log; ON
+    // CONFLICT DO NOTHING makes a resend a no-op. Input order is kept by
+    // `with ordinality` so the first duplicate in a batch wins.
+    let created: Vec<i64> = sqlx::query_scalar(
+        "with input as (
+             select * from unnest($1::text[], $2::text[], $3::timestamptz[], $4::float8[], $5::float8[],
+                                  $6::text[], $7::text[], $8::text[], $9::int2[], $10::bool[],
+                                  $11::text[], $12::text[], $13::text[])
+                 with ordinality as t(source, source_id, reported_at, lon, lat, category, description, address,
+                                      priority, demo, township_code, grid_code, jurisdiction, ord)
+         ), ins as (
+             insert into incident (source, source_id, reported_at, category, description, address, priority, demo,
+                                   geom, township_code, grid_code, jurisdiction)
+             select source, source_id, reported_at, category, description, address, priority, demo,
+                    ST_SetSRID(ST_MakePoint(lon, lat), 4326), township_code, grid_code, jurisdiction::jsonb
+             from input order by ord
+             on conflict (source, source_id) do nothing
+             returning id, source, source_id, township_code
+         ), logged as (
+             insert into event_log (kind, subject, payload)
+             select 'incident.created', ins.id::text,
+                    jsonb_build_object('source', ins.source, 'source_id', ins.source_id, 'township_code', ins.township_code)
+             from ins
+         )
+         select id from ins",
+    )
+    .bind(&source)
+    .bind(&source_id)
+    .bind(&reported_at)
+    .bind(&lon)
+    .bind(&lat)
+    .bind(&category)
+    .bind(&description)
+    .bind(&address)
+    .bind(&priority)
+    .bind(&demo)
+    .bind(&township)
+    .bind(&grid)
+    .bind(&jur)
+    .fetch_all(&mut *tx)
+    .await
+    .during("inserting incidents")?;
+    let rows = sqlx::query(&format!(
+        "select {COLUMNS} from incident where (source, source_id) in (select * from unnest($1::text[], $2::text[]))"
+    ))
+    .bind(&source)
+    .bind(&source_id)
+    .fetch_all(&mut *tx)
+    .await
+    .during("reading back incidents")?;
+    tx.commit().await.during("committing incidents")?;
+
+    let mut by_key = std::collections::HashMap::with_capacity(rows.len());
+    for r in &rows {
+        let inc = from_row(r)?;
+        by_key.insert((inc.source, inc.source_id.clone()), inc);
+    }
+    let created: std::collections::HashSet<i64> = created.into_iter().collect();
+    let mut seen = std::collections::HashSet::new();
+    batch
+        .iter()
+        .map(|(inc, _)| {
+            let stored = by_key
+                .get(&(inc.source, inc.source_id.clone()))
+                .cloned()
+                .ok_or_else(|| StoreError::Layer {
+                    layer: "incident".into(),
+                    reason: format!(
+                        "incident {}/{} vanished after commit",
+                        inc.source.code(),
+                        inc.source_id
+                    ),
+                })?;
+            // within one batch only the first occurrence counts as created
+            let first = seen.insert(stored.id);
+            Ok(Stored {
+                created: first && created.contains(&stored.id),
+                incident: stored,
+            })
+        })
+        .collect()
+}
+
+/// Query for `GET /api/v1/incidents`.
+#[derive(Debug, Clone)]
+pub struct IncidentQuery {
+    pub bbox: Option<Bbox>,
+    pub since: Option<DateTime<Utc>>,
+    pub limit: i64,
+}
+
+/// Newest first (by `reported_at`, then id).
+pub async fn query(pool: &PgPool, q: &IncidentQuery) -> Result<Vec<Incident>, StoreError> {
+    let (w, s, e, n) = match q.bbox {
+        Some(b) => (Some(b.west), Some(b.south), Some(b.east), Some(b.north)),
+        None => (None, None, None, None),
+    };
+    let rows = sqlx::query(&format!(
+        "select {COLUMNS} from incident
+         where ($1::float8 is null or geom && ST_MakeEnvelope($1, $2, $3, $4, 4326))
+           and ($5::timestamptz is null or reported_at >= $5)
+         order by reported_at desc, id desc
+         limit $6"
+    ))
+    .bind(w)
+    .bind(s)
+    .bind(e)
+    .bind(n)
+    .bind(q.since)
+    .bind(q.limit)
+    .fetch_all(pool)
+    .await
+    .during("querying incidents")?;
+    rows.iter().map(from_row).collect()
+}
+
+/// The most recent incidents for the live world at start-up.
+pub async fn recent(
+    pool: &PgPool,
+    since: DateTime<Utc>,
+    max: i64,
+) -> Result<Vec<Incident>, StoreError> {
+    query(
+        pool,
+        &IncidentQuery {
+            bbox: None,
+            since: Some(since),
+            limit: max,
+        },
+    )
+    .await
+}
+
+pub async fn count(pool: &PgPool) -> Result<i64, StoreError> {
+    sqlx::query_scalar("select count(*) from incident")
+        .fetch_one(pool)
+        .await
+        .during("counting incidents")
+}

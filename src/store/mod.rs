@@ -1,0 +1,122 @@
+//! PostgreSQL + PostGIS through sqlx. Geometry crosses the boundary as
+//! GeoJSON text (`ST_GeomFromGeoJSON` / `ST_AsGeoJSON`) in this module only.
+
+pub mod incidents;
+pub mod layers;
+
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{ConnectOptions, PgPool};
+
+/// Oldest PostGIS we run on (ST_AsGeoJSON options and GiST behaviour used here).
+pub const MIN_POSTGIS: (u32, u32) = (3, 0);
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot connect to PostgreSQL at {target}: {source}")]
+    Connect { target: String, source: sqlx::Error },
+    #[error(
+        "PostGIS is not installed on the PostgreSQL server at {target}. Install it (Debian: apt-get install postgresql-<major>-postgis-3) or run deploy/ensure-postgres.sh"
+    )]
+    PostgisMissing { target: String },
+    #[error("PostGIS {found} is too old; lianqin needs {}.{} or newer", MIN_POSTGIS.0, MIN_POSTGIS.1)]
+    PostgisTooOld { found: String },
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("database error while {what}: {source}")]
+    Query {
+        what: &'static str,
+        source: sqlx::Error,
+    },
+    #[error("layer {layer}: {reason}")]
+    Layer { layer: String, reason: String },
+}
+
+pub(crate) trait Context<T> {
+    fn during(self, what: &'static str) -> Result<T, StoreError>;
+}
+
+impl<T> Context<T> for Result<T, sqlx::Error> {
+    fn during(self, what: &'static str) -> Result<T, StoreError> {
+        self.map_err(|source| StoreError::Query { what, source })
+    }
+}
+
+/// Host/port/database of a URL, without credentials, for messages.
+pub fn describe(url: &str) -> String {
+    match url.parse::<PgConnectOptions>() {
+        Ok(o) => format!(
+            "{}:{}/{}",
+            o.get_host(),
+            o.get_port(),
+            o.get_database().unwrap_or("(default)")
+        ),
+        Err(_) => "(unparseable DATABASE_URL)".into(),
+    }
+}
+
+/// Connects a pool. `max` connections, 5 s to acquire one.
+pub async fn connect(url: &str, max: u32) -> Result<PgPool, StoreError> {
+    let target = describe(url);
+    let opts: PgConnectOptions = url
+        .parse::<PgConnectOptions>()
+        .map_err(|source| StoreError::Connect {
+            target: target.clone(),
+            source,
+        })?
+        .log_statements(tracing::log::LevelFilter::Trace)
+        .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_millis(500));
+    PgPoolOptions::new()
+        .max_connections(max)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect_with(opts)
+        .await
+        .map_err(|source| StoreError::Connect { target, source })
+}
+
+/// Refuses a server without PostGIS, or with one older than [`MIN_POSTGIS`].
+/// Run before migrating so the message is about PostGIS, not a failed `create extension`.
+pub async fn check_postgis(pool: &PgPool, target: &str) -> Result<String, StoreError> {
+    let installed: Option<String> =
+        sqlx::query_scalar("select extversion from pg_extension where extname = 'postgis'")
+            .fetch_optional(pool)
+            .await
+            .during("checking the PostGIS extension")?;
+    let version = match installed {
+        Some(v) => v,
+        None => sqlx::query_scalar::<_, Option<String>>(
+            "select default_version from pg_available_extensions where name = 'postgis'",
+        )
+        .fetch_optional(pool)
+        .await
+        .during("checking available extensions")?
+        .flatten()
+        .ok_or_else(|| StoreError::PostgisMissing {
+            target: target.to_string(),
+        })?,
+    };
+    let mut parts = version
+        .split(['.', '-'])
+        .map(|p| p.parse::<u32>().unwrap_or(0));
+    let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    if (major, minor) < MIN_POSTGIS {
+        return Err(StoreError::PostgisTooOld { found: version });
+    }
+    Ok(version)
+}
+
+/// Checks PostGIS, then applies `migrations/` (embedded at build time).
+pub async fn migrate(pool: &PgPool, target: &str) -> Result<String, StoreError> {
+    let version = check_postgis(pool, target).await?;
+    sqlx::migrate!("./migrations").run(pool).await?;
+    Ok(version)
+}
+
+/// `select 1` within `timeout`: the health check's view of the database.
+pub async fn ping(pool: &PgPool, timeout: Duration) -> bool {
+    matches!(
+        tokio::time::timeout(timeout, sqlx::query("select 1").execute(pool)).await,
+        Ok(Ok(_))
+    )
+}
