@@ -90,6 +90,11 @@ async function fetchLayer(name) {
   return fc;
 }
 
+// Map paint sizes follow the page's rem (1rem = 16 px at 1920 wide, 32 px at 3840), so symbols on a 4K wall
+// are as big relative to the screen as on a 1080p one, while the canvas keeps real device pixels.
+const UI_SCALE = Math.max(0.75, (parseFloat(getComputedStyle(document.documentElement).fontSize) || 16) / 16);
+const px = (n) => Math.round(n * UI_SCALE * 100) / 100;
+
 function addStaticLayers() {
   const townships = layerData.townships || EMPTY;
   townships.features.forEach((f, i) => { f.properties = { ...(f.properties || {}), _fill: TOWNSHIP_FILLS[i % TOWNSHIP_FILLS.length] }; });
@@ -111,38 +116,38 @@ function addStaticLayers() {
     id: 'grids-line', type: 'line', source: 'grids',
     paint: {
       'line-color': PALETTE.gridLine,
-      'line-width': ['interpolate', ['linear'], ['zoom'], 9, 0.3, 13, 1.2],
+      'line-width': ['interpolate', ['linear'], ['zoom'], 9, px(0.3), 13, px(1.2)],
       'line-opacity': ['interpolate', ['linear'], ['zoom'], 9, 0.12, 11, 0.35, 13, 0.7],
     },
   });
   map.addLayer({
     id: 'townships-line', type: 'line', source: 'townships',
-    paint: { 'line-color': PALETTE.townshipLine, 'line-width': ['interpolate', ['linear'], ['zoom'], 9, 0.8, 13, 2], 'line-opacity': 0.9 },
+    paint: { 'line-color': PALETTE.townshipLine, 'line-width': ['interpolate', ['linear'], ['zoom'], 9, px(0.8), 13, px(2)], 'line-opacity': 0.9 },
   });
   map.addLayer({
     id: 'boundary-glow', type: 'line', source: 'boundary',
-    paint: { 'line-color': PALETTE.boundary, 'line-width': 10, 'line-blur': 8, 'line-opacity': 0.45 },
+    paint: { 'line-color': PALETTE.boundary, 'line-width': px(10), 'line-blur': px(8), 'line-opacity': 0.45 },
   });
   map.addLayer({
     id: 'boundary-line', type: 'line', source: 'boundary',
     layout: { 'line-join': 'round' },
-    paint: { 'line-color': PALETTE.boundary, 'line-width': 2.5 },
+    paint: { 'line-color': PALETTE.boundary, 'line-width': px(2.5) },
   });
   map.addLayer({
     id: 'posts-circle', type: 'circle', source: 'posts',
     paint: {
       'circle-color': PALETTE.post,
-      'circle-radius': ['interpolate', ['linear'], ['zoom'], 9, ['match', ['get', 'kind'], '派出所', 4, 2.5], 14, ['match', ['get', 'kind'], '派出所', 7, 5]],
-      'circle-stroke-color': '#051655', 'circle-stroke-width': 1, 'circle-opacity': 0.9,
+      'circle-radius': ['interpolate', ['linear'], ['zoom'], 9, ['match', ['get', 'kind'], '派出所', px(4), px(2.5)], 14, ['match', ['get', 'kind'], '派出所', px(7), px(5)]],
+      'circle-stroke-color': '#051655', 'circle-stroke-width': px(1), 'circle-opacity': 0.9,
     },
   });
   map.addLayer({
     id: 'stations-circle', type: 'circle', source: 'stations',
     paint: {
       'circle-color': '#0b1f5c',
-      'circle-radius': ['interpolate', ['linear'], ['zoom'], 9, 5, 14, 9],
+      'circle-radius': ['interpolate', ['linear'], ['zoom'], 9, px(5), 14, px(9)],
       'circle-stroke-color': PALETTE.station,
-      'circle-stroke-width': 2.5,
+      'circle-stroke-width': px(2.5),
       'circle-stroke-opacity': ['case', ['==', ['get', 'approximate'], true], 0.6, 1],
     },
   });
@@ -152,15 +157,15 @@ function addStaticLayers() {
   map.addLayer({
     id: 'incidents-halo', type: 'circle', source: 'incidents',
     filter: ['==', ['get', 'priority'], 1],
-    paint: { 'circle-color': PALETTE.priority[1], 'circle-radius': 16, 'circle-opacity': 0.28, 'circle-blur': 0.4 },
+    paint: { 'circle-color': PALETTE.priority[1], 'circle-radius': px(16), 'circle-opacity': 0.28, 'circle-blur': 0.4 },
   });
   map.addLayer({
     id: 'incidents-circle', type: 'circle', source: 'incidents',
     paint: {
       'circle-color': prioColor,
-      'circle-radius': ['interpolate', ['linear'], ['zoom'], 9, ['match', ['coalesce', ['get', 'priority'], 0], 1, 8, 2, 7, 6], 14, 11],
+      'circle-radius': ['interpolate', ['linear'], ['zoom'], 9, ['match', ['coalesce', ['get', 'priority'], 0], 1, px(8), 2, px(7), px(6)], 14, px(11)],
       'circle-stroke-color': '#FFFFFF',
-      'circle-stroke-width': 2,
+      'circle-stroke-width': px(2),
       'circle-opacity': ['case', ['==', ['get', 'demo'], true], 0.75, 1],
     },
   });
@@ -327,31 +332,52 @@ const prioColorOf = (p) => PALETTE.priority[p] || PALETTE.priorityNone;
 // ---------------------------------------------------------------- right column
 const esc = (s) => String(s ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[c]));
 
+// Keyed rows: an unchanged incident keeps its <li> (no re-created DOM, no restarted flash animation).
+const rowCache = new Map(); // id → { f, li }
+function rowHtml(f) {
+  const p = f.properties;
+  const j = p.jurisdiction || {};
+  const t = p.received_at || p.reported_at;
+  const d = t ? new Date(t) : null;
+  const prio = p.priority;
+  const where = p.address || '';
+  const desc = p.description || '';
+  return `<div class="inc-l1">
+      <span class="badge src src-${esc(p.source)}" title="${esc(SOURCE_NAME[p.source] || p.source || '')}">${esc(SOURCE_SHORT[p.source] || p.source || '其他')}</span>
+      <span class="prio">${prio ? esc(PRIORITY_NAME[prio] || `P${prio}`) : '未定级'}</span>
+      <span class="cat">${esc(p.category || '未分类')}</span>
+      ${p.demo ? '<span class="badge demo">演示</span>' : ''}
+      <span class="time" title="${esc(t || '')}">${d && !Number.isNaN(d.getTime()) ? esc(timeText(d)) : '--:--:--'}</span>
+    </div>
+    <div class="inc-l2">${esc(where)}${where && desc ? ' · ' : ''}<span class="desc">${esc(desc)}</span></div>
+    <div class="inc-l3">${esc(j.township_name || '辖区未定')}${j.station_name ? ` · ${esc(j.station_name)}` : ''}${j.grid_name ? ` · ${esc(j.grid_name)}` : ''}${j.post_name ? ` · ${esc(j.post_name)}` : ''}</div>`;
+}
+
 function renderList() {
   const list = $('incident-list');
   const items = [...state.incidents.values()].reverse().slice(0, MAX_LIST_ROWS);
-  const now = Date.now();
-  const fresh = new Set(flashedRecently(now));
-  list.innerHTML = items.map((f) => {
-    const p = f.properties;
-    const j = p.jurisdiction || {};
-    const t = p.received_at || p.reported_at;
-    const d = t ? new Date(t) : null;
-    const prio = p.priority;
-    const where = p.address || '';
-    const desc = p.description || '';
-    return `<li class="inc${fresh.has(f.id) ? ' inc-new' : ''}" data-id="${esc(f.id)}" style="--c:${prioColorOf(prio)}">
-      <div class="inc-l1">
-        <span class="badge src src-${esc(p.source)}">${esc(SOURCE_SHORT[p.source] || p.source || '其他')}</span>
-        <span class="prio">${prio ? esc(PRIORITY_NAME[prio] || `P${prio}`) : '未定级'}</span>
-        <span class="cat">${esc(p.category || '未分类')}</span>
-        ${p.demo ? '<span class="badge demo">演示</span>' : ''}
-        <span class="time" title="${esc(t || '')}">${d && !Number.isNaN(d.getTime()) ? esc(timeText(d)) : '--:--:--'}</span>
-      </div>
-      <div class="inc-l2">${esc(where)}${where && desc ? ' · ' : ''}<span class="desc">${esc(desc)}</span></div>
-      <div class="inc-l3">${esc(j.township_name || '辖区未定')}${j.station_name ? ` · ${esc(j.station_name)}` : ''}${j.grid_name ? ` · ${esc(j.grid_name)}` : ''}</div>
-    </li>`;
-  }).join('');
+  const fresh = new Set(flashedRecently(Date.now()));
+  const keep = new Set();
+  let prev = null;
+  for (const f of items) {
+    keep.add(f.id);
+    let row = rowCache.get(f.id);
+    if (!row || row.f !== f) {
+      const li = row?.li || document.createElement('li');
+      li.className = `inc${fresh.has(f.id) ? ' inc-new' : ''}`;
+      li.dataset.id = String(f.id);
+      li.style.setProperty('--c', prioColorOf(f.properties.priority));
+      li.innerHTML = rowHtml(f);
+      row = { f, li };
+      rowCache.set(f.id, row);
+    }
+    const want = prev ? prev.nextSibling : list.firstChild;
+    if (want !== row.li) list.insertBefore(row.li, want);
+    prev = row.li;
+  }
+  for (const [id, row] of rowCache) {
+    if (!keep.has(id)) { row.li.remove(); rowCache.delete(id); }
+  }
   $('list-empty').hidden = items.length > 0;
   $('list-sub').textContent = state.incidents.size > items.length ? `最新 ${items.length} / 共 ${state.incidents.size} 条` : `共 ${state.incidents.size} 条 · 最新在前`;
 }
