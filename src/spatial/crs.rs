@@ -149,64 +149,108 @@ mod tests {
         assert_eq!(Datum::parse("utm"), None);
     }
 
-    /// The shipped boundary variants: the raw Amap (GCJ-02) copy, converted
-    /// here, must land on the independent WGS-84 copies within tens of metres,
-    /// while the raw copy is ≈ 330 m off.
+    fn ring_of(f: &serde_json::Value) -> Vec<(f64, f64)> {
+        let g = &f["geometry"];
+        let ring = if g["type"] == "MultiPolygon" {
+            &g["coordinates"][0][0]
+        } else {
+            &g["coordinates"][0]
+        };
+        ring.as_array()
+            .unwrap()
+            .iter()
+            .map(|c| (c[0].as_f64().unwrap(), c[1].as_f64().unwrap()))
+            .collect()
+    }
+
+    /// Distance in metres from a point to the nearest segment of a ring.
+    fn to_ring_m(ring: &[(f64, f64)], lon: f64, lat: f64) -> f64 {
+        let proj = crate::spatial::LocalProjection::new(lon, lat);
+        ring.windows(2)
+            .map(|w| {
+                let [ax, ay] = proj.project(w[0].0, w[0].1);
+                let [bx, by] = proj.project(w[1].0, w[1].1);
+                let (dx, dy) = (bx - ax, by - ay);
+                let len2 = dx * dx + dy * dy;
+                let t = if len2 == 0.0 {
+                    0.0
+                } else {
+                    (-(ax * dx + ay * dy) / len2).clamp(0.0, 1.0)
+                };
+                ((ax + t * dx).powi(2) + (ay + t * dy).powi(2)).sqrt()
+            })
+            .fold(f64::INFINITY, f64::min)
+    }
+
+    fn median(mut v: Vec<f64>) -> f64 {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    }
+
+    /// The shipped boundary variants (geodata/src): the raw Amap GCJ-02 copy,
+    /// converted here, must (a) reproduce the provenance's own WGS-84
+    /// conversion of it vertex by vertex, and (b) land on the independent
+    /// geotool-cn WGS-84 copy within tens of metres, while the raw copy is
+    /// hundreds of metres off.
     #[test]
-    fn converts_real_amap_boundary_onto_wgs84_copy() {
+    fn converts_real_amap_boundary_onto_wgs84_copies() {
         let text = include_str!("../../geodata/src/huangyan_boundary_variants.geojson");
         let fc: serde_json::Value = serde_json::from_str(text).unwrap();
         let feats = fc["features"].as_array().unwrap();
-        let first_ring = |f: &serde_json::Value| -> Vec<(f64, f64)> {
-            let g = &f["geometry"];
-            let ring = if g["type"] == "MultiPolygon" {
-                &g["coordinates"][0][0]
-            } else {
-                &g["coordinates"][0]
-            };
-            ring.as_array()
-                .unwrap()
+        let prop =
+            |f: &serde_json::Value, k: &str| f["properties"][k].as_str().unwrap_or("").to_string();
+        let raw = ring_of(
+            feats
                 .iter()
-                .map(|c| (c[0].as_f64().unwrap(), c[1].as_f64().unwrap()))
-                .collect()
-        };
-        let crs = |f: &serde_json::Value| f["properties"]["crs"].as_str().unwrap_or("").to_string();
-        let gcj = feats
-            .iter()
-            .find(|f| crs(f).starts_with("GCJ-02 (Amap"))
-            .expect("raw Amap GCJ-02 copy");
-        let wgs = feats
-            .iter()
-            .find(|f| {
-                crs(f).starts_with("WGS-84")
-                    && f["properties"]["source"]
-                        .as_str()
-                        .unwrap()
-                        .contains("geotool")
-            })
-            .expect("independent WGS-84 copy");
-        let wgs_ring = first_ring(wgs);
-        // distance from a point to the nearest vertex of the reference ring
-        let nearest = |lon: f64, lat: f64| {
-            wgs_ring
+                .find(|f| prop(f, "crs").starts_with("GCJ-02 (Amap"))
+                .expect("raw Amap copy"),
+        );
+        let converted = ring_of(
+            feats
                 .iter()
-                .map(|&(a, b)| haversine_m(lon, lat, a, b))
-                .fold(f64::INFINITY, f64::min)
-        };
-        let gcj_ring = first_ring(gcj);
-        let sample: Vec<_> = gcj_ring.iter().step_by(20).collect();
-        let mut raw: Vec<f64> = sample.iter().map(|&&(a, b)| nearest(a, b)).collect();
-        let mut conv: Vec<f64> = sample
+                .find(|f| {
+                    prop(f, "crs").starts_with("WGS-84") && prop(f, "source").contains("cnmaps")
+                })
+                .expect("cnmaps WGS-84 copy"),
+        );
+        let independent = ring_of(
+            feats
+                .iter()
+                .find(|f| {
+                    prop(f, "crs").starts_with("WGS-84") && prop(f, "source").contains("geotool")
+                })
+                .expect("geotool WGS-84 copy"),
+        );
+        assert_eq!(raw.len(), converted.len());
+        // (a) same vertices, same formula, independent implementation
+        let worst = raw
             .iter()
-            .map(|&&(a, b)| {
-                let (x, y) = gcj02_to_wgs84(a, b);
-                nearest(x, y)
+            .zip(&converted)
+            .map(|(&(x, y), &(a, b))| {
+                let (w1, w2) = gcj02_to_wgs84(x, y);
+                haversine_m(w1, w2, a, b)
             })
-            .collect();
-        raw.sort_by(f64::total_cmp);
-        conv.sort_by(f64::total_cmp);
-        let (raw_med, conv_med) = (raw[raw.len() / 2], conv[conv.len() / 2]);
-        assert!(raw_med > 200.0, "raw GCJ copy should be far off: {raw_med}");
-        assert!(conv_med < 60.0, "converted copy should match: {conv_med}");
+            .fold(0.0, f64::max);
+        assert!(worst < 1.0, "worst vertex differs by {worst} m");
+        // (b) against an independent WGS-84 source
+        let sample: Vec<(f64, f64)> = raw.iter().step_by(10).copied().collect();
+        let raw_off = median(
+            sample
+                .iter()
+                .map(|&(x, y)| to_ring_m(&independent, x, y))
+                .collect(),
+        );
+        let conv_off = median(
+            sample
+                .iter()
+                .map(|&(x, y)| {
+                    let (a, b) = gcj02_to_wgs84(x, y);
+                    to_ring_m(&independent, a, b)
+                })
+                .collect(),
+        );
+        assert!(raw_off > 150.0, "raw GCJ copy should be far off: {raw_off}");
+        assert!(conv_off < 60.0, "converted copy should match: {conv_off}");
+        assert!(conv_off * 3.0 < raw_off);
     }
 }

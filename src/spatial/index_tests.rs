@@ -42,7 +42,7 @@ fn layers() -> Layers {
         ],
         stations: vec![
             site("S-WEST", 121.05, 28.6, &["TW"]),
-            site("S-OTHER", 121.19, 28.69, &[]),
+            site("S-OTHER", 121.18, 28.56, &[]),
         ],
         posts: vec![
             // east of the query point by 0.0100° (≈ 977 m at 28.6°N)
@@ -112,4 +112,104 @@ fn empty_world_answers_nothing() {
 fn district_bbox() {
     let idx = JurisdictionIndex::build(&layers());
     assert_eq!(idx.district_bbox().unwrap(), [121.0, 28.5, 121.2, 28.7]);
+}
+
+/// The checked-in Huangyan layers, parsed with the importer's own parser.
+fn huangyan() -> Layers {
+    use crate::domain::LayerKind;
+    use crate::ingest::layer_file::{parse, LayerData};
+    let areas = |k, text: &str| match parse(k, text).unwrap() {
+        LayerData::Areas(a) => a,
+        LayerData::Sites(_) => unreachable!(),
+    };
+    let sites = |k, text: &str| match parse(k, text).unwrap() {
+        LayerData::Sites(s) => s,
+        LayerData::Areas(_) => unreachable!(),
+    };
+    Layers {
+        boundary: areas(
+            LayerKind::Boundary,
+            include_str!("../../geodata/boundary.geojson"),
+        ),
+        townships: areas(
+            LayerKind::Townships,
+            include_str!("../../geodata/townships.geojson"),
+        ),
+        grids: areas(
+            LayerKind::Grids,
+            include_str!("../../geodata/grids.geojson"),
+        ),
+        stations: sites(
+            LayerKind::Stations,
+            include_str!("../../geodata/stations.geojson"),
+        ),
+        posts: sites(
+            LayerKind::Posts,
+            include_str!("../../geodata/posts.geojson"),
+        ),
+    }
+}
+
+#[test]
+fn every_township_seat_locates_to_its_township_on_real_geodata() {
+    let layers = huangyan();
+    let idx = JurisdictionIndex::build(&layers);
+    let grid_township: std::collections::HashMap<&str, &str> = layers
+        .grids
+        .iter()
+        .map(|g| (g.code.as_str(), g.parent_code.as_deref().unwrap()))
+        .collect();
+    assert_eq!(layers.townships.len(), 19);
+    for t in &layers.townships {
+        let lon = t.props["seat_lon"].as_f64().unwrap();
+        let lat = t.props["seat_lat"].as_f64().unwrap();
+        let j = idx.locate(at(lon, lat));
+        assert!(j.inside, "{} seat outside", t.name);
+        assert_eq!(j.district.as_ref().unwrap().code, "331003");
+        assert_eq!(j.township.as_ref().unwrap().code, t.code, "{}", t.name);
+        let grid = j.grid.expect("every seat is in a grid");
+        assert_eq!(
+            grid_township[grid.code.as_str()],
+            t.code,
+            "grid of {} seat",
+            t.name
+        );
+        let station = j.station.expect("every township has a responsible station");
+        let serving = layers
+            .stations
+            .iter()
+            .find(|s| s.code == station.code)
+            .unwrap();
+        assert!(
+            serving.serves.contains(&t.code),
+            "{} not served by {}",
+            t.name,
+            station.name
+        );
+        assert!(j.nearest_post.unwrap().distance_m < 5_000.0);
+    }
+}
+
+#[test]
+fn real_places_locate_where_their_names_say() {
+    let idx = JurisdictionIndex::build(&huangyan());
+    // 城南派出所 (places.csv, WGS-84, high confidence): a post at 0 m, in 南城街道
+    let j = idx.locate(at(121.26392, 28.61838));
+    assert_eq!(j.township.unwrap().name, "南城街道");
+    let post = j.nearest_post.unwrap();
+    assert_eq!(post.name, "城南派出所");
+    assert!(post.distance_m < 1.0);
+    // 院桥派出所 (places.csv) in 院桥镇
+    assert_eq!(
+        idx.locate(at(121.252874, 28.559662)).township.unwrap().name,
+        "院桥镇"
+    );
+    // 宁溪镇 is mountain country: the 大寺基 ecological station is responsible
+    let j = idx.locate(at(120.97059, 28.58967));
+    assert_eq!(j.station.unwrap().name, "大寺基林场生态警务站");
+    // Jiaojiang (椒江区), east of the district, and Wenzhou, far south: outside
+    for (lon, lat) in [(121.43, 28.68), (120.70, 28.00)] {
+        let j = idx.locate(at(lon, lat));
+        assert!(!j.inside && j.township.is_none() && j.grid.is_none());
+    }
 }
