@@ -124,6 +124,7 @@ struct Place {
     description: &'static str,
     source: Source,
     priority: u8,
+    repeat: bool,
 }
 
 /// Runs until `shutdown` flips. Without layers it logs and returns.
@@ -174,15 +175,16 @@ pub async fn run(
         }
         let place = if !recent.is_empty() && rng.gen_bool(REPEAT_SHARE) {
             let prev = &recent[rng.gen_range(0..recent.len())];
-            // a repeat call from within ~20 m of an earlier one
+            // the same matter reported again, from within ~20 m of the first report
             Place {
                 lon: prev.lon + rng.gen_range(-0.0002..0.0002),
                 lat: prev.lat + rng.gen_range(-0.00015..0.00015),
                 address: prev.address.clone(),
                 category: prev.category,
                 description: prev.description,
-                source: Source::Police110,
+                source: prev.source,
                 priority: prev.priority,
+                repeat: true,
             }
         } else {
             let Some(place) = fresh_place(&mut rng, &townships, &grids_of) else {
@@ -200,7 +202,15 @@ pub async fn run(
             reported_at: Utc::now() - chrono::Duration::seconds(rng.gen_range(0..30)),
             position,
             category: Some(place.category.to_string()),
-            description: Some(format!("【演示】{}", place.description)),
+            description: Some(format!(
+                "【演示】{}{}",
+                place.description,
+                if place.repeat {
+                    "（再次反映）"
+                } else {
+                    ""
+                }
+            )),
             address: Some(place.address.clone()),
             priority: Some(place.priority),
             demo: true,
@@ -250,5 +260,6 @@ fn fresh_place<'a>(
         description,
         source,
         priority,
+        repeat: false,
     })
 }

@@ -72,7 +72,7 @@ impl RecentIncidents {
             .locate_in_envelope(&env)
             .filter_map(|e| self.by_id.get(&e.data))
             .collect();
-        hits.sort_unstable_by(|a, b| (b.reported_at, b.id).cmp(&(a.reported_at, a.id)));
+        hits.sort_unstable_by_key(|i| std::cmp::Reverse((i.reported_at, i.id)));
         hits.into_iter().take(limit).cloned().collect()
     }
 }
