@@ -1,0 +1,11 @@
+//! End-to-end tests of the HTTP API and the WebSocket stream against a real
+//! PostgreSQL + PostGIS, one fresh database per test (see `helpers`).
+
+mod event_log;
+mod health;
+mod helpers;
+mod incidents;
+mod layers;
+mod locate;
+mod restart;
+mod stream;
