@@ -79,6 +79,16 @@ impl IntoResponse for ApiError {
                     json!({"error": "unavailable", "reason": why}),
                 )
             }
+            ApiError::Store(e) if e.is_transient() => {
+                tracing::warn!(error = %e, "transient store error; answering 503");
+                let body = json!({"error": "unavailable", "reason": "database busy or unreachable; retry shortly"});
+                return (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    [(axum::http::header::RETRY_AFTER, "1")],
+                    Json(body),
+                )
+                    .into_response();
+            }
             ApiError::Store(e) => {
                 tracing::error!(error = %e, "store error");
                 (

@@ -33,6 +33,26 @@ pub enum StoreError {
     Layer { layer: String, reason: String },
 }
 
+impl StoreError {
+    /// Temporary shortage (pool exhausted, server out of connections, link
+    /// down): the caller may retry, so HTTP answers 503 rather than 500.
+    pub fn is_transient(&self) -> bool {
+        let e = match self {
+            StoreError::Query { source, .. } | StoreError::Connect { source, .. } => source,
+            _ => return false,
+        };
+        match e {
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => true,
+            // 53300 too_many_connections, 57P03 cannot_connect_now, 40001/40P01 serialization/deadlock
+            sqlx::Error::Database(d) => matches!(
+                d.code().as_deref(),
+                Some("53300" | "57P03" | "40001" | "40P01")
+            ),
+            _ => false,
+        }
+    }
+}
+
 pub(crate) trait Context<T> {
     fn during(self, what: &'static str) -> Result<T, StoreError>;
 }

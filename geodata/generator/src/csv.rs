@@ -28,14 +28,21 @@ fn split_line(line: &str) -> Vec<String> {
 pub type Row = BTreeMap<String, String>;
 
 pub fn read(path: &Path) -> Result<Vec<Row>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let mut lines = text.lines().filter(|l| !l.trim().is_empty());
     let header = split_line(lines.next().context("empty csv")?);
     let mut rows = Vec::new();
     for (i, line) in lines.enumerate() {
         let cells = split_line(line);
         if cells.len() != header.len() {
-            bail!("{}: row {} has {} cells, header has {}", path.display(), i + 2, cells.len(), header.len());
+            bail!(
+                "{}: row {} has {} cells, header has {}",
+                path.display(),
+                i + 2,
+                cells.len(),
+                header.len()
+            );
         }
         rows.push(header.iter().cloned().zip(cells).collect());
     }

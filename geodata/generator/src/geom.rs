@@ -6,11 +6,11 @@
 //! depend on a platform's libm.
 
 use anyhow::{bail, Result};
+use geo::orient::Direction;
 use geo::{
     Area, BooleanOps, Contains, Coord, Distance, Euclidean, LineString, MultiPolygon, Orient,
     Point, Polygon, Rect, RemoveRepeatedPoints, Validation,
 };
-use geo::orient::Direction;
 
 /// Projection centre (≈ the district's bounding-box centre).
 pub const LON0: f64 = 121.08;
@@ -22,12 +22,18 @@ pub const M_PER_DEG_LON: f64 = 97_627.387_396_390_26;
 
 /// WGS-84 lon/lat (degrees) → local metres.
 pub fn fwd(c: Coord) -> Coord {
-    Coord { x: (c.x - LON0) * M_PER_DEG_LON, y: (c.y - LAT0) * M_PER_DEG_LAT }
+    Coord {
+        x: (c.x - LON0) * M_PER_DEG_LON,
+        y: (c.y - LAT0) * M_PER_DEG_LAT,
+    }
 }
 
 /// Local metres → WGS-84 lon/lat (degrees).
 pub fn inv(c: Coord) -> Coord {
-    Coord { x: c.x / M_PER_DEG_LON + LON0, y: c.y / M_PER_DEG_LAT + LAT0 }
+    Coord {
+        x: c.x / M_PER_DEG_LON + LON0,
+        y: c.y / M_PER_DEG_LAT + LAT0,
+    }
 }
 
 pub fn round6(v: f64) -> f64 {
@@ -37,7 +43,10 @@ pub fn round6(v: f64) -> f64 {
 /// Round a metric point to the published 1e-6° grid, returning (degrees, metres of the rounded point).
 pub fn snap(m: Coord) -> (Coord, Coord) {
     let d = inv(m);
-    let d = Coord { x: round6(d.x), y: round6(d.y) };
+    let d = Coord {
+        x: round6(d.x),
+        y: round6(d.y),
+    };
     (d, fwd(d))
 }
 
@@ -83,7 +92,10 @@ fn clip(poly: &[Coord], a: Coord, o: Coord, b: f64) -> Vec<Coord> {
         }
         if (fp <= 0.0) != (fq <= 0.0) {
             let t = fp / (fp - fq);
-            out.push(Coord { x: p.x + t * (q.x - p.x), y: p.y + t * (q.y - p.y) });
+            out.push(Coord {
+                x: p.x + t * (q.x - p.x),
+                y: p.y + t * (q.y - p.y),
+            });
         }
     }
     out
@@ -111,7 +123,10 @@ pub fn power_cells(sites: &[Coord], w: &[f64], frame: Rect) -> Vec<Polygon> {
                 }
                 let d = sites[j] - si;
                 // 2 d·(p - s_i) <= |d|² + w_i - w_j
-                let a = Coord { x: 2.0 * d.x, y: 2.0 * d.y };
+                let a = Coord {
+                    x: 2.0 * d.x,
+                    y: 2.0 * d.y,
+                };
                 let b = d.x * d.x + d.y * d.y + w[i] - w[j];
                 cell = clip(&cell, a, si, b);
             }
@@ -132,7 +147,10 @@ pub fn to_published(mp_m: &MultiPolygon, min_part_m2: f64, what: &str) -> Result
             ls.coords()
                 .map(|c| {
                     let d = inv(*c);
-                    Coord { x: round6(d.x), y: round6(d.y) }
+                    Coord {
+                        x: round6(d.x),
+                        y: round6(d.y),
+                    }
                 })
                 .collect(),
         );

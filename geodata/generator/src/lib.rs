@@ -17,8 +17,8 @@ pub mod geom;
 pub mod out;
 
 use anyhow::{bail, Context, Result};
-use geo::{BoundingRect, Contains, Coord, Distance, Euclidean, MultiPolygon, Orient, Point, Rect};
 use geo::orient::Direction;
+use geo::{BoundingRect, Contains, Coord, Distance, Euclidean, MultiPolygon, Orient, Point, Rect};
 use geom::{fwd, inside_with_margin, power_cells, snap, to_published, Rng};
 use out::Feature;
 use serde_json::{json, Value};
@@ -29,8 +29,13 @@ use std::path::Path;
 pub const SEED: u64 = 0x4C49_414E_5149_4E31; // "LIANQIN1"
 
 /// Output file names, in the order [`generate`] returns them.
-pub const FILES: [&str; 5] =
-    ["boundary.geojson", "townships.geojson", "grids.geojson", "stations.geojson", "posts.geojson"];
+pub const FILES: [&str; 5] = [
+    "boundary.geojson",
+    "townships.geojson",
+    "grids.geojson",
+    "stations.geojson",
+    "posts.geojson",
+];
 
 /// The four small urban subdistricts (power weight 0, so they stay compact).
 pub const URBAN: [&str; 4] = ["东城街道", "西城街道", "南城街道", "北城街道"];
@@ -77,17 +82,27 @@ pub struct Village {
 }
 
 fn f(row: &csv::Row, k: &str) -> Result<String> {
-    row.get(k).cloned().with_context(|| format!("missing column {k}"))
+    row.get(k)
+        .cloned()
+        .with_context(|| format!("missing column {k}"))
 }
 
 fn num(row: &csv::Row, k: &str) -> Result<f64> {
-    f(row, k)?.parse::<f64>().with_context(|| format!("column {k} is not a number"))
+    f(row, k)?
+        .parse::<f64>()
+        .with_context(|| format!("column {k} is not a number"))
 }
 
 fn expand(r: Rect, m: f64) -> Rect {
     Rect::new(
-        Coord { x: r.min().x - m, y: r.min().y - m },
-        Coord { x: r.max().x + m, y: r.max().y + m },
+        Coord {
+            x: r.min().x - m,
+            y: r.min().y - m,
+        },
+        Coord {
+            x: r.max().x + m,
+            y: r.max().y + m,
+        },
     )
 }
 
@@ -106,7 +121,10 @@ fn boundary(src: &Path) -> Result<(MultiPolygon, serde_json::Map<String, Value>)
     let fc: geojson::FeatureCollection = text.parse().context("boundary geojson")?;
     let feat = fc.features.first().context("boundary has no feature")?;
     let geom = feat.geometry.clone().context("boundary has no geometry")?;
-    let mp: MultiPolygon = geom.value.try_into().context("boundary is not a MultiPolygon")?;
+    let mp: MultiPolygon = geom
+        .value
+        .try_into()
+        .context("boundary is not a MultiPolygon")?;
     let mp = mp.orient(Direction::Default);
     Ok((mp, feat.properties.clone().unwrap_or_default()))
 }
@@ -127,7 +145,10 @@ pub fn generate(src: &Path) -> Result<Vec<(String, String)>> {
     let mut seats_m = Vec::new();
     let mut weights = Vec::new();
     for r in &trows {
-        let seat = Coord { x: num(r, "seat_lon")?, y: num(r, "seat_lat")? };
+        let seat = Coord {
+            x: num(r, "seat_lon")?,
+            y: num(r, "seat_lat")?,
+        };
         seats_m.push(fwd(seat));
         let rk = power_radius_km(&f(r, "name")?, &f(r, "kind")?, seat.x) * 1000.0;
         weights.push(rk * rk);
@@ -138,7 +159,10 @@ pub fn generate(src: &Path) -> Result<Vec<(String, String)>> {
         let name = f(r, "name")?;
         let clipped = geom::clip_to(&cells[i], &district_m);
         let poly = to_published(&clipped, 1.0, &name)?;
-        let seat = Coord { x: num(r, "seat_lon")?, y: num(r, "seat_lat")? };
+        let seat = Coord {
+            x: num(r, "seat_lon")?,
+            y: num(r, "seat_lat")?,
+        };
         if !poly.contains(&Point::from(seat)) {
             bail!("township {name} does not contain its seat");
         }
@@ -181,7 +205,10 @@ pub fn generate(src: &Path) -> Result<Vec<(String, String)>> {
                         if dx * dx + dy * dy > 1500.0 * 1500.0 {
                             continue;
                         }
-                        Coord { x: t.seat_m.x + dx, y: t.seat_m.y + dy }
+                        Coord {
+                            x: t.seat_m.x + dx,
+                            y: t.seat_m.y + dy,
+                        }
                     } else {
                         Coord {
                             x: rng.range(bbox.min().x, bbox.max().x),
@@ -215,7 +242,10 @@ pub fn generate(src: &Path) -> Result<Vec<(String, String)>> {
     }
     // snap() already put pt on the 1e-6 grid; make pt exactly the rounded value
     for v in &mut villages {
-        v.pt = Coord { x: geom::round6(v.pt.x), y: geom::round6(v.pt.y) };
+        v.pt = Coord {
+            x: geom::round6(v.pt.x),
+            y: geom::round6(v.pt.y),
+        };
     }
 
     // ---- grids: Voronoi of the village points inside each township ----
@@ -268,20 +298,38 @@ pub fn generate(src: &Path) -> Result<Vec<(String, String)>> {
     // ---- stations ----
     let prows = csv::read(&src.join("places.csv"))?;
     let place = |name: &str| -> Result<&csv::Row> {
-        prows.iter().find(|r| r["name"] == name).with_context(|| format!("places.csv has no {name}"))
+        prows
+            .iter()
+            .find(|r| r["name"] == name)
+            .with_context(|| format!("places.csv has no {name}"))
     };
     let town = |name: &str| -> Result<usize> {
-        towns.iter().position(|t| t.name == name).with_context(|| format!("no township {name}"))
+        towns
+            .iter()
+            .position(|t| t.name == name)
+            .with_context(|| format!("no township {name}"))
     };
     // first point ≥ margin inside township `ti` at `dist` m from its seat, trying 8 compass
     // directions (E, NE, N, NW, W, SW, S, SE) and then shorter distances
     let near_seat = |ti: usize, dist: f64, margin: f64| -> Result<Coord> {
         let t = &towns[ti];
         const S: f64 = std::f64::consts::FRAC_1_SQRT_2;
-        let dirs = [(1.0, 0.0), (S, S), (0.0, 1.0), (-S, S), (-1.0, 0.0), (-S, -S), (0.0, -1.0), (S, -S)];
+        let dirs = [
+            (1.0, 0.0),
+            (S, S),
+            (0.0, 1.0),
+            (-S, S),
+            (-1.0, 0.0),
+            (-S, -S),
+            (0.0, -1.0),
+            (S, -S),
+        ];
         for scale in [1.0, 0.75, 0.5, 0.25] {
             for (dx, dy) in dirs {
-                let c = Coord { x: t.seat_m.x + dx * dist * scale, y: t.seat_m.y + dy * dist * scale };
+                let c = Coord {
+                    x: t.seat_m.x + dx * dist * scale,
+                    y: t.seat_m.y + dy * dist * scale,
+                };
                 let (d, m) = snap(c);
                 if inside_with_margin(&t.poly_m, m, margin) {
                     return Ok(d);
@@ -306,10 +354,16 @@ pub fn generate(src: &Path) -> Result<Vec<(String, String)>> {
     let dc = town("东城街道")?;
     let wy = place("黄岩吾悦广场")?;
     let dsj = place("大寺基林场")?;
-    let wy_pt = Coord { x: num(wy, "lon")?, y: num(wy, "lat")? };
+    let wy_pt = Coord {
+        x: num(wy, "lon")?,
+        y: num(wy, "lat")?,
+    };
     // 大寺基: the source point is the Huangyan/Yongjia/Xianju tri-point, on the edge. Walk it in
     // 25 m steps toward the 上郑乡 seat until it is ≥ 300 m inside the district.
-    let dsj_src = Coord { x: num(dsj, "lon")?, y: num(dsj, "lat")? };
+    let dsj_src = Coord {
+        x: num(dsj, "lon")?,
+        y: num(dsj, "lat")?,
+    };
     let (dsj_pt, dsj_moved) = {
         let a = fwd(dsj_src);
         let b = towns[town("上郑乡")?].seat_m;
@@ -317,7 +371,10 @@ pub fn generate(src: &Path) -> Result<Vec<(String, String)>> {
         let mut found = None;
         for step in 0..=((len / 25.0) as usize) {
             let t = step as f64 * 25.0 / len;
-            let (d, m) = snap(Coord { x: a.x + t * (b.x - a.x), y: a.y + t * (b.y - a.y) });
+            let (d, m) = snap(Coord {
+                x: a.x + t * (b.x - a.x),
+                y: a.y + t * (b.y - a.y),
+            });
             if inside_with_margin(&district_m, m, 300.0) {
                 found = Some((d, step as f64 * 25.0));
                 break;
@@ -383,19 +440,22 @@ pub fn generate(src: &Path) -> Result<Vec<(String, String)>> {
     // serves: partition of all townships
     let mut serves: Vec<Vec<String>> = vec![Vec::new(); stations.len()];
     for t in &towns {
-        let candidates: Vec<usize> = if (t.kind == "镇" || t.kind == "乡") && t.seat.x < WEST_MOUNTAIN_LON {
-            vec![3]
-        } else if URBAN.contains(&t.name.as_str()) {
-            vec![1, 2]
-        } else {
-            vec![0, 1, 2, 3]
-        };
+        let candidates: Vec<usize> =
+            if (t.kind == "镇" || t.kind == "乡") && t.seat.x < WEST_MOUNTAIN_LON {
+                vec![3]
+            } else if URBAN.contains(&t.name.as_str()) {
+                vec![1, 2]
+            } else {
+                vec![0, 1, 2, 3]
+            };
         let best = candidates
             .iter()
             .copied()
             .min_by(|&a, &b| {
-                let da = Euclidean.distance(Point::from(t.seat_m), Point::from(fwd(stations[a].pt)));
-                let db = Euclidean.distance(Point::from(t.seat_m), Point::from(fwd(stations[b].pt)));
+                let da =
+                    Euclidean.distance(Point::from(t.seat_m), Point::from(fwd(stations[a].pt)));
+                let db =
+                    Euclidean.distance(Point::from(t.seat_m), Point::from(fwd(stations[b].pt)));
                 da.total_cmp(&db).then(a.cmp(&b))
             })
             .expect("non-empty");
@@ -408,7 +468,8 @@ pub fn generate(src: &Path) -> Result<Vec<(String, String)>> {
     );
     let mut station_feats = Vec::new();
     for (i, s) in stations.iter().enumerate() {
-        let ti = township_of(&towns, s.pt).with_context(|| format!("{} is in no township", s.name))?;
+        let ti =
+            township_of(&towns, s.pt).with_context(|| format!("{} is in no township", s.name))?;
         station_feats.push(Feature {
             props: vec![
                 ("code", json!(s.code)),
@@ -438,7 +499,10 @@ pub fn generate(src: &Path) -> Result<Vec<(String, String)>> {
             if !(150.0 * 150.0..=400.0 * 400.0).contains(&r2) {
                 continue;
             }
-            let (d, m) = snap(Coord { x: t.seat_m.x + dx, y: t.seat_m.y + dy });
+            let (d, m) = snap(Coord {
+                x: t.seat_m.x + dx,
+                y: t.seat_m.y + dy,
+            });
             if inside_with_margin(&t.poly_m, m, 30.0) {
                 pt = Some(d);
                 break;
@@ -466,7 +530,10 @@ pub fn generate(src: &Path) -> Result<Vec<(String, String)>> {
     }
     for name in ["城南派出所", "院桥派出所"] {
         let r = place(name)?;
-        let pt = Coord { x: num(r, "lon")?, y: num(r, "lat")? };
+        let pt = Coord {
+            x: num(r, "lon")?,
+            y: num(r, "lat")?,
+        };
         let ti = township_of(&towns, pt).with_context(|| format!("{name} is in no township"))?;
         let conf = f(r, "confidence")?;
         let n = post_feats.len() + 1;
@@ -492,7 +559,12 @@ pub fn generate(src: &Path) -> Result<Vec<(String, String)>> {
     // ---- townships + boundary features ----
     let town_method = {
         let mut w: Vec<String> = Vec::new();
-        for (label, r) in [("东城/西城/南城/北城", 0.0), ("other 街道", 2.5), ("镇 east of 121.13°E", 3.5), ("乡 and 镇 west of 121.13°E", 4.5)] {
+        for (label, r) in [
+            ("东城/西城/南城/北城", 0.0),
+            ("other 街道", 2.5),
+            ("镇 east of 121.13°E", 3.5),
+            ("乡 and 镇 west of 121.13°E", 4.5),
+        ] {
             w.push(format!("{label} r={r} km"));
         }
         format!(

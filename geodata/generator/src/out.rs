@@ -16,37 +16,57 @@ fn num(v: f64) -> String {
 }
 
 fn ring(ls: &LineString) -> String {
-    let parts: Vec<String> = ls.coords().map(|c| format!("[{},{}]", num(c.x), num(c.y))).collect();
+    let parts: Vec<String> = ls
+        .coords()
+        .map(|c| format!("[{},{}]", num(c.x), num(c.y)))
+        .collect();
     format!("[{}]", parts.join(","))
 }
 
 pub fn point(c: Coord) -> String {
-    format!("{{\"type\":\"Point\",\"coordinates\":[{},{}]}}", num(c.x), num(c.y))
+    format!(
+        "{{\"type\":\"Point\",\"coordinates\":[{},{}]}}",
+        num(c.x),
+        num(c.y)
+    )
 }
 
 /// `Polygon` when there is one part, `MultiPolygon` otherwise.
 pub fn polygonal(mp: &MultiPolygon) -> String {
     let poly = |p: &geo::Polygon| {
-        let rings: Vec<String> =
-            std::iter::once(p.exterior()).chain(p.interiors()).map(ring).collect();
+        let rings: Vec<String> = std::iter::once(p.exterior())
+            .chain(p.interiors())
+            .map(ring)
+            .collect();
         format!("[{}]", rings.join(","))
     };
     if mp.0.len() == 1 {
-        format!("{{\"type\":\"Polygon\",\"coordinates\":{}}}", poly(&mp.0[0]))
+        format!(
+            "{{\"type\":\"Polygon\",\"coordinates\":{}}}",
+            poly(&mp.0[0])
+        )
     } else {
         let ps: Vec<String> = mp.iter().map(poly).collect();
-        format!("{{\"type\":\"MultiPolygon\",\"coordinates\":[{}]}}", ps.join(","))
+        format!(
+            "{{\"type\":\"MultiPolygon\",\"coordinates\":[{}]}}",
+            ps.join(",")
+        )
     }
 }
 
 pub fn multipolygon(mp: &MultiPolygon) -> String {
     let poly = |p: &geo::Polygon| {
-        let rings: Vec<String> =
-            std::iter::once(p.exterior()).chain(p.interiors()).map(ring).collect();
+        let rings: Vec<String> = std::iter::once(p.exterior())
+            .chain(p.interiors())
+            .map(ring)
+            .collect();
         format!("[{}]", rings.join(","))
     };
     let ps: Vec<String> = mp.iter().map(poly).collect();
-    format!("{{\"type\":\"MultiPolygon\",\"coordinates\":[{}]}}", ps.join(","))
+    format!(
+        "{{\"type\":\"MultiPolygon\",\"coordinates\":[{}]}}",
+        ps.join(",")
+    )
 }
 
 pub fn collection(features: &[Feature]) -> String {

@@ -15,7 +15,8 @@ fn checked_in() -> Vec<(String, String)> {
         .iter()
         .map(|n| {
             let p = PathBuf::from(OUT_DIR).join(n);
-            let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+            let text =
+                std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
             (n.to_string(), text)
         })
         .collect()
@@ -27,7 +28,8 @@ fn src() -> &'static Path {
 
 #[test]
 fn checked_in_layers_hold_every_invariant() {
-    let report = check_all(&checked_in(), src()).unwrap_or_else(|e| panic!("invariants violated:\n{e:#}"));
+    let report =
+        check_all(&checked_in(), src()).unwrap_or_else(|e| panic!("invariants violated:\n{e:#}"));
     println!("{report}");
 }
 
@@ -39,7 +41,11 @@ fn generator_reproduces_the_checked_in_bytes() {
     for ((gn, gt), (dn, dt)) in generated.iter().zip(&on_disk) {
         assert_eq!(gn, dn);
         if gt != dt {
-            let line = gt.lines().zip(dt.lines()).position(|(a, b)| a != b).unwrap_or(0);
+            let line = gt
+                .lines()
+                .zip(dt.lines())
+                .position(|(a, b)| a != b)
+                .unwrap_or(0);
             panic!(
                 "geodata/{gn} differs from the generator output (first differing line {}); \
                  regenerate with `cargo run -p lianqin-geodata --release -- --src geodata/src --out geodata`",
@@ -57,7 +63,10 @@ fn counts_and_codes() {
     assert_eq!(layer("townships.geojson").len(), 19);
     let grids = layer("grids.geojson");
     assert!(grids.len() >= 348);
-    let villages: BTreeSet<String> = grids.iter().map(|g| g.s("village_code").unwrap().to_string()).collect();
+    let villages: BTreeSet<String> = grids
+        .iter()
+        .map(|g| g.s("village_code").unwrap().to_string())
+        .collect();
     assert_eq!(villages.len(), 348);
     assert!(villages.iter().all(|c| c.len() == 12));
     assert!(grids.iter().all(|g| g.s("name").unwrap().ends_with("网格")));
@@ -75,7 +84,13 @@ fn square(x0: f64, y0: f64, s: f64) -> MultiPolygon {
     // small squares near the district so the projection's metres are meaningful
     let (x0, y0, s) = (121.0 + x0 * 0.01, 28.6 + y0 * 0.01, s * 0.01);
     MultiPolygon::new(vec![Polygon::new(
-        LineString::from(vec![(x0, y0), (x0 + s, y0), (x0 + s, y0 + s), (x0, y0 + s), (x0, y0)]),
+        LineString::from(vec![
+            (x0, y0),
+            (x0 + s, y0),
+            (x0 + s, y0 + s),
+            (x0, y0 + s),
+            (x0, y0),
+        ]),
         vec![],
     )])
 }
@@ -83,7 +98,12 @@ fn square(x0: f64, y0: f64, s: f64) -> MultiPolygon {
 #[test]
 fn tiling_check_rejects_overlap_gap_and_spill() {
     let whole = square(0.0, 0.0, 2.0);
-    let ok = [("a".into(), square(0.0, 0.0, 1.0)), ("b".into(), square(1.0, 0.0, 1.0)), ("c".into(), square(0.0, 1.0, 1.0)), ("d".into(), square(1.0, 1.0, 1.0))];
+    let ok = [
+        ("a".into(), square(0.0, 0.0, 1.0)),
+        ("b".into(), square(1.0, 0.0, 1.0)),
+        ("c".into(), square(0.0, 1.0, 1.0)),
+        ("d".into(), square(1.0, 1.0, 1.0)),
+    ];
     let mut errs = Vec::new();
     check_tiling("ok", &whole, &ok, &mut errs);
     assert!(errs.is_empty(), "{errs:?}");
@@ -132,7 +152,10 @@ fn geometry_check_rejects_clockwise_unclosed_and_self_intersecting_rings() {
     errs.clear();
     let bowtie = serde_json::json!({"type": "Polygon", "coordinates": [[[121.0, 28.6], [121.1, 28.7], [121.1, 28.6], [121.0, 28.7], [121.0, 28.6]]]});
     check_geometry("t", &fc(bowtie), &mut errs);
-    assert!(errs.iter().any(|e| e.contains("invalid geometry")), "{errs:?}");
+    assert!(
+        errs.iter().any(|e| e.contains("invalid geometry")),
+        "{errs:?}"
+    );
 
     errs.clear();
     let out_of_range = serde_json::json!({"type": "Point", "coordinates": [200.0, 28.6]});
@@ -154,7 +177,11 @@ fn serves_check_rejects_duplicates_and_omissions() {
     check_serves(&st(serde_json::json!(["A", "B", "C"])), &towns, &mut errs);
     assert!(errs.is_empty(), "{errs:?}");
     check_serves(&st(serde_json::json!(["A", "A", "B"])), &towns, &mut errs);
-    assert!(errs.iter().any(|e| e.contains("A served 2")) && errs.iter().any(|e| e.contains("C served 0")), "{errs:?}");
+    assert!(
+        errs.iter().any(|e| e.contains("A served 2"))
+            && errs.iter().any(|e| e.contains("C served 0")),
+        "{errs:?}"
+    );
 }
 
 /// Edit one property of one feature of the checked-in files and expect `check_all` to object.
@@ -173,20 +200,40 @@ fn tampered_layers_are_rejected() {
         ("townships.geojson", 0, "seat_lon", serde_json::json!(120.9)),
         ("grids.geojson", 5, "generated", serde_json::json!(false)),
         ("grids.geojson", 7, "village_lat", serde_json::json!(28.5)),
-        ("grids.geojson", 9, "township_code", serde_json::json!("331003205")),
+        (
+            "grids.geojson",
+            9,
+            "township_code",
+            serde_json::json!("331003205"),
+        ),
         ("stations.geojson", 0, "serves", serde_json::json!([])),
-        ("posts.geojson", 3, "township_code", serde_json::json!("331003001")),
+        (
+            "posts.geojson",
+            3,
+            "township_code",
+            serde_json::json!("331003001"),
+        ),
         ("posts.geojson", 20, "method", serde_json::json!("")),
     ];
     // control: rewriting an untouched value through serde_json keeps the files acceptable
-    assert!(check_all(&tampered("posts.geojson", 0, "code", serde_json::json!("PP001")), src()).is_ok());
+    assert!(check_all(
+        &tampered("posts.geojson", 0, "code", serde_json::json!("PP001")),
+        src()
+    )
+    .is_ok());
     for (file, i, key, value) in cases {
         let res = check_all(&tampered(file, i, key, value.clone()), src());
-        assert!(res.is_err(), "tampering {file}[{i}].{key} = {value} was not detected");
+        assert!(
+            res.is_err(),
+            "tampering {file}[{i}].{key} = {value} was not detected"
+        );
     }
     // a grid removed: coverage of village codes fails
     let mut files = checked_in();
-    let g = files.iter_mut().find(|(n, _)| n == "grids.geojson").unwrap();
+    let g = files
+        .iter_mut()
+        .find(|(n, _)| n == "grids.geojson")
+        .unwrap();
     let mut v: Value = serde_json::from_str(&g.1).unwrap();
     v["features"].as_array_mut().unwrap().remove(100);
     g.1 = v.to_string();
