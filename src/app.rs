@@ -4,6 +4,7 @@
 
 use std::net::SocketAddr;
 
+use axum::serve::ListenerExt;
 use chrono::Utc;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -121,6 +122,13 @@ impl Application {
         }
         let app = router(state, Some(web_dir));
         tracing::info!(%addr, "lianqin listening; big screen at http://{addr}/");
+        // TCP_NODELAY: stream frames and small JSON answers must leave at
+        // once; with Nagle + delayed ACK they waited up to ~40 ms (BENCHMARKS.md).
+        let listener = listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "could not set TCP_NODELAY");
+            }
+        });
         axum::serve(listener, app)
             .with_graceful_shutdown(async move {
                 stop.await;

@@ -99,12 +99,20 @@ impl SiteInfo {
         }
     }
 
-    fn at_distance_from(&self, p: Position) -> SiteRef {
+    fn distance_m(&self, p: Position) -> f64 {
+        haversine_m(p.lon(), p.lat(), self.lon, self.lat)
+    }
+
+    fn site_ref(&self, distance_m: f64) -> SiteRef {
         SiteRef {
             code: self.code.clone(),
             name: self.name.clone(),
-            distance_m: haversine_m(p.lon(), p.lat(), self.lon, self.lat),
+            distance_m,
         }
+    }
+
+    fn at_distance_from(&self, p: Position) -> SiteRef {
+        self.site_ref(self.distance_m(p))
     }
 }
 
@@ -202,8 +210,9 @@ impl JurisdictionIndex {
     fn nearest_station(&self, p: Position) -> Option<SiteRef> {
         self.stations
             .iter()
-            .map(|s| s.at_distance_from(p))
-            .min_by(|a, b| a.distance_m.total_cmp(&b.distance_m))
+            .map(|s| (s.distance_m(p), s))
+            .min_by(|a, b| a.0.total_cmp(&b.0))
+            .map(|(d, s)| s.site_ref(d))
     }
 
     /// Nearest post by great-circle distance. The projected R-tree yields
@@ -215,8 +224,12 @@ impl JurisdictionIndex {
         self.post_tree
             .nearest_neighbor_iter(&q)
             .take(4)
-            .map(|e| self.posts[e.data].at_distance_from(p))
-            .min_by(|a, b| a.distance_m.total_cmp(&b.distance_m))
+            .map(|e| {
+                let s = &self.posts[e.data];
+                (s.distance_m(p), s)
+            })
+            .min_by(|a, b| a.0.total_cmp(&b.0))
+            .map(|(d, s)| s.site_ref(d))
     }
 
     /// Bounding box of the district, if loaded.

@@ -116,14 +116,20 @@ pub async fn check_postgis(pool: &PgPool, target: &str) -> Result<String, StoreE
             target: target.to_string(),
         })?,
     };
-    let mut parts = version
-        .split(['.', '-'])
-        .map(|p| p.parse::<u32>().unwrap_or(0));
-    let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
-    if (major, minor) < MIN_POSTGIS {
+    if !postgis_recent_enough(&version) {
         return Err(StoreError::PostgisTooOld { found: version });
     }
     Ok(version)
+}
+
+/// `"3.3.2"`, `"3.4.0dev"`, `"2.5.5"` → compared by major.minor with [`MIN_POSTGIS`].
+pub fn postgis_recent_enough(version: &str) -> bool {
+    let mut parts = version.split(['.', '-']).map(|p| {
+        let digits: String = p.chars().take_while(char::is_ascii_digit).collect();
+        digits.parse::<u32>().unwrap_or(0)
+    });
+    let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    (major, minor) >= MIN_POSTGIS
 }
 
 /// Checks PostGIS, then applies `migrations/` (embedded at build time).
@@ -139,4 +145,25 @@ pub async fn ping(pool: &PgPool, timeout: Duration) -> bool {
         tokio::time::timeout(timeout, sqlx::query("select 1").execute(pool)).await,
         Ok(Ok(_))
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn postgis_version_gate() {
+        assert!(postgis_recent_enough("3.3.2"));
+        assert!(postgis_recent_enough("3.0.0"));
+        assert!(postgis_recent_enough("3.5.0dev"));
+        assert!(!postgis_recent_enough("2.5.5"));
+        assert!(!postgis_recent_enough("garbage"));
+    }
+
+    #[test]
+    fn describe_hides_credentials() {
+        let d = describe("postgres://alice:secret@db.example:6543/lianqin");
+        assert_eq!(d, "db.example:6543/lianqin");
+        assert!(!d.contains("secret"));
+    }
 }

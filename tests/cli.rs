@@ -1,0 +1,210 @@
+//! The `lianqin` binary itself, against real PostGIS: `migrate`, `import`
+//! of the shipped geodata, a user's own grid file, and refusal of a bad file
+//! that must leave the stored layer untouched.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use sqlx::{Connection, PgConnection};
+
+fn admin_url() -> String {
+    std::env::var("LIANQIN_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+fn with_db(url: &str, db: &str) -> String {
+    let (base, _) = url.rsplit_once('/').expect("URL has a database part");
+    format!("{base}/{db}")
+}
+
+struct TempDb {
+    name: String,
+    url: String,
+}
+
+impl TempDb {
+    async fn new() -> Self {
+        let name = format!("lianqin_test_cli_{:x}", rand::random::<u64>());
+        let mut admin = PgConnection::connect(&admin_url())
+            .await
+            .expect("admin connection");
+        sqlx::query(&format!("create database {name}"))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+        Self {
+            url: with_db(&admin_url(), &name),
+            name,
+        }
+    }
+
+    async fn drop_db(self) {
+        let mut admin = PgConnection::connect(&admin_url()).await.unwrap();
+        let _ = sqlx::query(&format!(
+            "drop database if exists {} with (force)",
+            self.name
+        ))
+        .execute(&mut admin)
+        .await;
+    }
+
+    async fn grid_codes(&self) -> Vec<String> {
+        let mut c = PgConnection::connect(&self.url).await.unwrap();
+        sqlx::query_scalar("select code from grid order by code")
+            .fetch_all(&mut c)
+            .await
+            .unwrap()
+    }
+}
+
+fn lianqin(db: &TempDb, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_lianqin"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("DATABASE_URL", &db.url)
+        .env("RUST_LOG", "warn")
+        .env_remove("LIANQIN_CONFIG")
+        .output()
+        .expect("run lianqin")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn tmp_file(name: &str, body: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("lianqin-cli-{:x}", rand::random::<u64>()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(name);
+    std::fs::write(&p, body).unwrap();
+    p
+}
+
+const GEODATA: [&str; 5] = [
+    "geodata/boundary.geojson",
+    "geodata/townships.geojson",
+    "geodata/grids.geojson",
+    "geodata/stations.geojson",
+    "geodata/posts.geojson",
+];
+
+#[tokio::test]
+async fn migrate_import_and_user_grid_file() {
+    let db = TempDb::new().await;
+    let out = lianqin(&db, &["migrate"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("PostGIS"));
+
+    let mut args = vec!["import"];
+    args.extend(GEODATA);
+    let out = lianqin(&db, &args);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("imported 348 grids"), "{}", text(&out));
+    assert_eq!(db.grid_codes().await.len(), 348);
+
+    // Importing again replaces, not duplicates.
+    let out = lianqin(&db, &args);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(db.grid_codes().await.len(), 348);
+
+    // A user's own grid file: two grids without township_code, inside 西城街道;
+    // the importer derives the township from geometry.
+    let own = serde_json::json!({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"code": "MY-1", "name": "自有网格一", "households": 320},
+         "geometry": {"type": "Polygon", "coordinates": [[[121.250, 28.640], [121.255, 28.640], [121.255, 28.645], [121.250, 28.645], [121.250, 28.640]]]}},
+        {"type": "Feature", "properties": {"code": "MY-2", "name": "自有网格二"},
+         "geometry": {"type": "Polygon", "coordinates": [[[121.255, 28.640], [121.260, 28.640], [121.260, 28.645], [121.255, 28.645], [121.255, 28.640]]]}}
+    ]});
+    let path = tmp_file("my-grids.geojson", &own.to_string());
+    let out = lianqin(&db, &["import", "--layer", "grids", path.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(db.grid_codes().await, vec!["MY-1", "MY-2"]);
+    let mut c = PgConnection::connect(&db.url).await.unwrap();
+    let (tc, households): (Option<String>, Option<i64>) = sqlx::query_as(
+        "select township_code, (props->>'households')::bigint from grid where code = 'MY-1'",
+    )
+    .fetch_one(&mut c)
+    .await
+    .unwrap();
+    assert!(tc.is_some(), "township derived from geometry");
+    assert_eq!(households, Some(320), "extra properties are kept");
+    db.drop_db().await;
+}
+
+#[tokio::test]
+async fn a_bad_grid_file_is_refused_and_nothing_stored_is_lost() {
+    let db = TempDb::new().await;
+    let mut args = vec!["import"];
+    args.extend(GEODATA);
+    let out = lianqin(&db, &args);
+    assert!(out.status.success(), "{}", text(&out));
+    let before = db.grid_codes().await;
+    assert_eq!(before.len(), 348);
+
+    // feature 1 is a self-intersecting "bow tie"
+    let bad = serde_json::json!({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"code": "OK-1", "name": "好网格"},
+         "geometry": {"type": "Polygon", "coordinates": [[[121.25, 28.64], [121.26, 28.64], [121.26, 28.65], [121.25, 28.65], [121.25, 28.64]]]}},
+        {"type": "Feature", "properties": {"code": "BOWTIE", "name": "坏网格"},
+         "geometry": {"type": "Polygon", "coordinates": [[[121.25, 28.64], [121.26, 28.65], [121.26, 28.64], [121.25, 28.65], [121.25, 28.64]]]}}
+    ]});
+    let path = tmp_file("grids.geojson", &bad.to_string());
+    let out = lianqin(&db, &["import", path.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let msg = text(&out);
+    assert!(
+        msg.contains("feature 1") && msg.contains("BOWTIE") && msg.contains("invalid"),
+        "{msg}"
+    );
+    assert_eq!(
+        db.grid_codes().await,
+        before,
+        "the stored grids are untouched"
+    );
+
+    // not a FeatureCollection; unknown layer name; bad --layer
+    let path = tmp_file(
+        "grids.geojson",
+        r#"{"type":"Point","coordinates":[121,28]}"#,
+    );
+    let out = lianqin(&db, &["import", path.to_str().unwrap()]);
+    assert!(
+        !out.status.success() && text(&out).contains("FeatureCollection"),
+        "{}",
+        text(&out)
+    );
+    let path = tmp_file("mystery.geojson", "{}");
+    let out = lianqin(&db, &["import", path.to_str().unwrap()]);
+    assert!(
+        !out.status.success() && text(&out).contains("--layer"),
+        "{}",
+        text(&out)
+    );
+    let out = lianqin(&db, &["import", "--layer", "roads", path.to_str().unwrap()]);
+    assert!(
+        !out.status.success() && text(&out).contains("roads"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(db.grid_codes().await, before);
+    db.drop_db().await;
+}
+
+#[tokio::test]
+async fn migrate_reports_an_unreachable_database_clearly() {
+    let db = TempDb {
+        name: "unused".into(),
+        url: "postgres://postgres@127.0.0.1:1/nowhere".into(),
+    };
+    let out = lianqin(&db, &["migrate"]);
+    assert!(!out.status.success());
+    let msg = text(&out);
+    assert!(
+        msg.contains("cannot connect to PostgreSQL at 127.0.0.1:1/nowhere"),
+        "{msg}"
+    );
+}
