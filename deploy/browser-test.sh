@@ -17,22 +17,13 @@ cd "$LIANQIN_ROOT"
 
 ADMIN_URL="${LIANQIN_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 HEALTH_TIMEOUT="${LIANQIN_HEALTH_TIMEOUT:-60}"
-GEODATA=(
-  geodata/boundary.geojson
-  geodata/townships.geojson
-  geodata/grids.geojson
-  geodata/stations.geojson
-  geodata/posts.geojson
-)
 
 ensure_cargo_on_path
 command -v node >/dev/null 2>&1 || die "node not found (run deploy/ensure-browser.sh first)"
 command -v psql >/dev/null 2>&1 || die "psql not found (run deploy/ensure-postgres.sh first)"
 [[ -d tests/browser ]] || die "tests/browser/ does not exist in this checkout"
 [[ -f web/dist/index.html ]] || die "web/dist/index.html missing (run deploy/ensure-web.sh first)"
-for f in "${GEODATA[@]}"; do
-  [[ -f $f ]] || die "$f is missing (the generated geodata layers must be in the checkout)"
-done
+require_geodata
 
 log "building target/debug/lianqin"
 [[ -d .sqlx ]] && export SQLX_OFFLINE=true

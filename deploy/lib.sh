@@ -148,3 +148,20 @@ psql_q() {
   shift
   PGCONNECT_TIMEOUT="${PGCONNECT_TIMEOUT:-10}" psql -w -X -q -A -t -v ON_ERROR_STOP=1 -d "$url" "$@"
 }
+
+# The five layer files `lianqin import` loads, in dependency order.
+# shellcheck disable=SC2034  # used by the scripts that source this file
+GEODATA=(
+  geodata/boundary.geojson
+  geodata/townships.geojson
+  geodata/grids.geojson
+  geodata/stations.geojson
+  geodata/posts.geojson
+)
+
+require_geodata() {
+  local f
+  for f in "${GEODATA[@]}"; do
+    [[ -f $f ]] || die "$f is missing (the generated geodata layers must be in the checkout)"
+  done
+}

@@ -12,18 +12,9 @@ source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
 cd "$LIANQIN_ROOT"
 
 LISTEN="${LIANQIN_LISTEN:-127.0.0.1:8080}"
-GEODATA=(
-  geodata/boundary.geojson
-  geodata/townships.geojson
-  geodata/grids.geojson
-  geodata/stations.geojson
-  geodata/posts.geojson
-)
 
 ensure_cargo_on_path
-for f in "${GEODATA[@]}"; do
-  [[ -f $f ]] || die "$f is missing (the generated geodata layers must be in the checkout)"
-done
+require_geodata
 
 log "step 1/6: PostgreSQL + PostGIS"
 DATABASE_URL="$(bash deploy/ensure-postgres.sh --url)"
