@@ -77,43 +77,39 @@ async fn run(db: &TempDb) -> anyhow::Result<()> {
 
     let server = Server::start(&db.url)?;
     let url = format!("http://{}/api/v1/incidents", server.addr);
-    let server_nd = Server::start_nodelay(&db.url)?;
-    let url_nd = format!("http://{}/api/v1/incidents", server_nd.addr);
     let http = reqwest::Client::builder().build()?;
 
-    // warm-up both paths
+    // warm-up every path
     lianqin_window(&http, &url, &ctx, 10, 2, Duration::from_millis(300)).await?;
-    lianqin_window(&http, &url_nd, &ctx, 10, 2, Duration::from_millis(300)).await?;
+    direct_window(&pool, &ctx, 10, 2, Duration::from_millis(300)).await?;
     raw_window(&pool, &ctx, 10, 2, Duration::from_millis(300)).await?;
 
     println!(
-        "Each cell: incidents committed per second over a {} ms window in which every client posts back-to-back (closed loop), median of {reps} repetitions, lianqin and raw interleaved.\n",
+        "Each cell: incidents committed per second over a {} ms window in which every client posts back-to-back (closed loop), median of {reps} repetitions, the three variants interleaved within each repetition.\n",
         window.as_millis()
     );
-    println!("| batch size | clients | lianqin `POST /api/v1/incidents` (incidents/s) | same, server with TCP_NODELAY (incidents/s) | lianqin `store::incidents::insert_batch` direct, no HTTP (incidents/s) | raw sqlx multi-row insert (rows/s) | HTTP ÷ raw | HTTP+NODELAY ÷ raw | direct ÷ raw | HTTP requests/s |");
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("| batch size | clients | lianqin `POST /api/v1/incidents` (incidents/s) | lianqin `store::incidents::insert_batch` direct, no HTTP (incidents/s) | raw sqlx multi-row insert (rows/s) | HTTP ÷ raw | direct ÷ raw | HTTP ÷ direct | HTTP requests/s |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for &batch in &BATCHES {
         for &clients in &CLIENTS {
-            let (mut ours, mut nd, mut direct, mut raw, mut reqs) =
-                (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            let (mut ours, mut direct, mut raw, mut reqs) =
+                (Vec::new(), Vec::new(), Vec::new(), Vec::new());
             for _ in 0..reps {
                 let r = lianqin_window(&http, &url, &ctx, batch, clients, window).await?;
                 ours.push(r);
                 reqs.push(r / batch as f64);
-                nd.push(lianqin_window(&http, &url_nd, &ctx, batch, clients, window).await?);
                 direct.push(direct_window(&pool, &ctx, batch, clients, window).await?);
                 raw.push(raw_window(&pool, &ctx, batch, clients, window).await?);
             }
-            let (o, x, d, r) = (median(&ours), median(&nd), median(&direct), median(&raw));
+            let (o, d, r) = (median(&ours), median(&direct), median(&raw));
             println!(
-                "| {batch} | {clients} | {} | {} | {} | {} | {:.2} | {:.2} | {:.2} | {} |",
+                "| {batch} | {clients} | {} | {} | {} | {:.2} | {:.2} | {:.2} | {} |",
                 fmt_rate(o),
-                fmt_rate(x),
                 fmt_rate(d),
                 fmt_rate(r),
                 o / r,
-                x / r,
                 d / r,
+                o / d,
                 fmt_rate(median(&reqs))
             );
         }
@@ -128,12 +124,10 @@ async fn run(db: &TempDb) -> anyhow::Result<()> {
         "\nRows at the end: incident {stored}, incident_raw {raw_rows} (both grow during the run; raw faster, so its table ends larger). \
          lianqin per request: JSON parse + validation, jurisdiction lookup, one insert statement (incident + event_log via CTE), read-back select, commit, publish to the live world, JSON response. \
          Direct: the same `insert_batch` (insert + event_log CTE, read-back, commit) called in-process with pre-located rows, i.e. lianqin minus HTTP, JSON and the live world. \
-         TCP_NODELAY: the same router and state served by a bench-assembled `axum::serve` that sets TCP_NODELAY on accepted sockets. \
          Raw: one multi-row insert, autocommit, nothing else. Server, load generator and PostgreSQL share {} cores.\n",
         common::nproc()
     );
     server.stop();
-    server_nd.stop();
     pool.close().await;
     Ok(())
 }

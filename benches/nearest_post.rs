@@ -12,10 +12,9 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use common::{fmt_rate, median};
-use lianqin::domain::{Position, Site, SiteRef};
-use lianqin::spatial::{haversine_m, JurisdictionIndex, LocalProjection};
+use lianqin::domain::Position;
+use lianqin::spatial::{haversine_m, JurisdictionIndex};
 use rand::{rngs::SmallRng, Rng, SeedableRng};
-use rstar::{primitives::GeomWithData, RTree};
 
 const N: usize = 100_000;
 const REDIS_SEQ: usize = 5_000;
@@ -43,15 +42,9 @@ async fn run() -> anyhow::Result<()> {
     );
 
     let mut ours = Vec::new();
-    let mut lean_rates = Vec::new();
-    let lean = Lean::new(&layers.posts, [w, s, e, n]);
+    // warm-up
     for p in points.iter().take(10_000) {
         black_box(index.nearest_post(*p));
-        assert_eq!(
-            lean.nearest(*p).map(|r| r.code),
-            index.nearest_post(*p).map(|r| r.code),
-            "bench-local variant must give the same answer"
-        );
     }
 
     let url = std::env::var("LIANQIN_BENCH_REDIS_URL")
@@ -96,11 +89,6 @@ async fn run() -> anyhow::Result<()> {
             black_box(index.nearest_post(black_box(*p)));
         }
         ours.push(N as f64 / t.elapsed().as_secs_f64());
-        let t = Instant::now();
-        for p in &points {
-            black_box(lean.nearest(black_box(*p)));
-        }
-        lean_rates.push(N as f64 / t.elapsed().as_secs_f64());
         if let Some(mut con) = redis.clone() {
             let t = Instant::now();
             geosearch_seq(&mut con, &key, &points[..REDIS_SEQ]).await?;
@@ -118,12 +106,6 @@ async fn run() -> anyhow::Result<()> {
         "| in-process `index.nearest_post(p)` (R-tree + haversine re-rank), 1 thread | {} | {} | 1.0× |",
         fmt_rate(N as f64),
         fmt_rate(base)
-    );
-    println!(
-        "| bench-local copy of the same algorithm that allocates only the winner's `SiteRef` (what a fix in `index.rs` would give) | {} | {} | {:.2}× |",
-        fmt_rate(N as f64),
-        fmt_rate(median(&lean_rates)),
-        base / median(&lean_rates)
     );
     if redis.is_some() {
         for (name, pts, r) in [
@@ -237,50 +219,4 @@ async fn geosearch_pipe(
         out.extend(r);
     }
     Ok(out)
-}
-
-/// The same algorithm as `JurisdictionIndex::nearest_post` (projected
-/// R-tree, four candidates re-ranked by haversine), except that it clones
-/// the code and name of the winner only; `nearest_post` builds a `SiteRef`
-/// (two `String` clones) for each of the four candidates.
-struct Lean<'a> {
-    posts: &'a [Site],
-    proj: LocalProjection,
-    tree: RTree<GeomWithData<[f64; 2], usize>>,
-}
-
-impl<'a> Lean<'a> {
-    fn new(posts: &'a [Site], bbox: [f64; 4]) -> Self {
-        // the index projects around the district bbox centre too
-        let proj = LocalProjection::new((bbox[0] + bbox[2]) / 2.0, (bbox[1] + bbox[3]) / 2.0);
-        let tree = RTree::bulk_load(
-            posts
-                .iter()
-                .enumerate()
-                .map(|(i, s)| GeomWithData::new(proj.project(s.point.x(), s.point.y()), i))
-                .collect(),
-        );
-        Self { posts, proj, tree }
-    }
-
-    fn nearest(&self, p: Position) -> Option<SiteRef> {
-        let q = self.proj.project(p.lon(), p.lat());
-        let (i, d) = self
-            .tree
-            .nearest_neighbor_iter(&q)
-            .take(4)
-            .map(|e| {
-                let s = &self.posts[e.data];
-                (
-                    e.data,
-                    haversine_m(p.lon(), p.lat(), s.point.x(), s.point.y()),
-                )
-            })
-            .min_by(|a, b| a.1.total_cmp(&b.1))?;
-        Some(SiteRef {
-            code: self.posts[i].code.clone(),
-            name: self.posts[i].name.clone(),
-            distance_m: d,
-        })
-    }
 }

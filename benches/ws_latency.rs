@@ -61,18 +61,9 @@ async fn run(db: &TempDb) -> anyhow::Result<()> {
 
     measure(
         Server::start(&db.url)?,
-        "as shipped: `Application::build` + `run_until`",
+        "as shipped: `Application::build` + `run_until` (TCP_NODELAY on accepted sockets)",
         [w, s, e, n],
         secs,
-        0,
-    )
-    .await?;
-    measure(
-        Server::start_nodelay(&db.url)?,
-        "same router and state, served with TCP_NODELAY on accepted sockets (bench-assembled; lianqin does not set it)",
-        [w, s, e, n],
-        secs,
-        10,
     )
     .await?;
     println!(
@@ -88,7 +79,6 @@ async fn measure(
     label: &str,
     [w, s, e, n]: [f64; 4],
     secs: u64,
-    phase_base: u32,
 ) -> anyhow::Result<()> {
     println!("### Server: {label}\n");
     let base = format!("http://{}", server.addr);
@@ -152,7 +142,7 @@ async fn measure(
     let mut phase_stats = Vec::new();
     let phases = std::iter::once(WARMUP).chain(RATES.iter().map(|&r| (r, secs)));
     for (phase, (rate, phase_secs)) in phases.enumerate() {
-        let phase = phase_base + phase as u32;
+        let phase = phase as u32;
         let total = rate as u64 * phase_secs;
         let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate as f64));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
@@ -221,7 +211,6 @@ async fn measure(
         if phase == 0 {
             continue; // warm-up
         }
-        let phase = phase + phase_base as usize;
         let mut from_sent = Vec::new();
         let mut from_resp = Vec::new();
         for r in &results {

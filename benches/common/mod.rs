@@ -268,7 +268,9 @@ pub struct Server {
 }
 
 impl Server {
-    /// `Application::build` on 127.0.0.1:0 against `database_url`.
+    /// `Application::build` + `run_until` on 127.0.0.1:0 against
+    /// `database_url`: the shipped server (TCP_NODELAY on accepted sockets
+    /// since bc26534).
     pub fn start(database_url: &str) -> anyhow::Result<Self> {
         let settings = lianqin::config::Settings {
             database_url: database_url.to_string(),
@@ -299,83 +301,6 @@ impl Server {
                     }
                 });
                 // background tasks (the world writer, idle sockets) end with the runtime
-                rt.shutdown_timeout(Duration::from_secs(2));
-            })?;
-        let addr = addr_rx.recv()??;
-        Ok(Self {
-            addr,
-            stop: Some(stop_tx),
-            thread: Some(thread),
-        })
-    }
-
-    /// The same router and state as `Application` builds, served by
-    /// `axum::serve` with TCP_NODELAY set on every accepted socket (which
-    /// `Application::run_until` does not do). Recent incidents start empty.
-    /// Exists to measure what setting TCP_NODELAY in `src/app.rs` would change.
-    pub fn start_nodelay(database_url: &str) -> anyhow::Result<Self> {
-        use axum::serve::ListenerExt;
-        let url = database_url.to_string();
-        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::Builder::new()
-            .name("lianqin-server-nodelay".into())
-            .spawn(move || {
-                let rt = runtime();
-                rt.block_on(async move {
-                    let built = async {
-                        let settings = lianqin::config::Settings::default();
-                        let pool =
-                            lianqin::store::connect(&url, settings.db_max_connections).await?;
-                        let layers = lianqin::store::layers::load_all(&pool).await?;
-                        let stream = settings.stream_settings();
-                        let world = lianqin::live::WorldHandle::start(
-                            layers,
-                            Vec::new(),
-                            lianqin::live::Retention {
-                                max_age: chrono::Duration::hours(settings.recent.max_age_hours),
-                                max_count: settings.recent.max_count,
-                            },
-                            stream.client_queue,
-                        );
-                        let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
-                        let state = lianqin::http::AppState::new(
-                            pool,
-                            world,
-                            stream,
-                            lianqin::http::Limits::default(),
-                            shutdown_rx,
-                        );
-                        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-                        let addr = listener.local_addr()?;
-                        anyhow::Ok((
-                            lianqin::http::router(state, None),
-                            listener,
-                            addr,
-                            shutdown_tx,
-                        ))
-                    };
-                    match built.await {
-                        Ok((app, listener, addr, shutdown_tx)) => {
-                            let _ = addr_tx.send(Ok(addr));
-                            let listener = listener.tap_io(|s| {
-                                let _ = s.set_nodelay(true);
-                            });
-                            let r = axum::serve(listener, app)
-                                .with_graceful_shutdown(async move {
-                                    let _ = stop_rx.await;
-                                    let _ = shutdown_tx.send(true);
-                                })
-                                .await;
-                            if let Err(e) = r {
-                                eprintln!("server error: {e}");
-                            }
-                        }
-                        Err(e) => {
-                            let _ = addr_tx.send(Err(e));
-                        }
-                    }
-                });
                 rt.shutdown_timeout(Duration::from_secs(2));
             })?;
         let addr = addr_rx.recv()??;
