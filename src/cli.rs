@@ -95,14 +95,24 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             // Areas that others refer to go first, so township codes can be derived.
             parsed.sort_by_key(|(_, kind, _)| *kind);
+            if let Some(w) = parsed.windows(2).find(|w| w[0].1 == w[1].1) {
+                bail!(
+                    "{} and {} are both the {} layer; import one file per layer",
+                    w[0].0.display(),
+                    w[1].0.display(),
+                    w[0].1
+                );
+            }
             let target = crate::store::describe(&settings.database_url);
             let pool = crate::store::connect(&settings.database_url, 2).await?;
             crate::store::migrate(&pool, &target).await?;
-            for (path, kind, data) in parsed {
-                let n = crate::store::layers::replace_layer(&pool, kind, &data)
-                    .await
-                    .with_context(|| format!("importing {}", path.display()))?;
-                println!("imported {n} {kind} from {}", path.display());
+            // One transaction for all files: if any fails, no layer changes.
+            let layers: Vec<_> = parsed.iter().map(|(_, kind, data)| (*kind, data)).collect();
+            crate::store::layers::replace_layers(&pool, &layers)
+                .await
+                .context("importing (nothing was changed)")?;
+            for (path, kind, data) in &parsed {
+                println!("imported {} {kind} from {}", data.len(), path.display());
             }
             println!("a running server picks up new layers on restart");
         }

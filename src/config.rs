@@ -109,6 +109,8 @@ pub enum ConfigError {
         path: PathBuf,
         source: toml::de::Error,
     },
+    #[error("invalid setting: {0}")]
+    Invalid(String),
     #[error("environment variable {name}: {reason}")]
     Env { name: &'static str, reason: String },
 }
@@ -144,7 +146,50 @@ impl Settings {
         if let Some(dir) = std::env::var_os("LIANQIN_WEB_DIR") {
             s.web_dir = PathBuf::from(dir);
         }
+        s.validate()?;
         Ok(s)
+    }
+
+    /// Ranges that keep the service sane (and chrono from overflowing).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |reason: String| Err(ConfigError::Invalid(reason));
+        if !(1..=24 * 366).contains(&self.recent.max_age_hours) {
+            return bad(format!(
+                "recent.max_age_hours must be 1 to 8784, got {}",
+                self.recent.max_age_hours
+            ));
+        }
+        if !(1..=1_000_000).contains(&self.recent.max_count) {
+            return bad(format!(
+                "recent.max_count must be 1 to 1000000, got {}",
+                self.recent.max_count
+            ));
+        }
+        if !(1..=65_536).contains(&self.stream.client_queue) {
+            return bad(format!(
+                "stream.client_queue must be 1 to 65536, got {}",
+                self.stream.client_queue
+            ));
+        }
+        if !(1..=3600).contains(&self.stream.heartbeat_secs) {
+            return bad(format!(
+                "stream.heartbeat_secs must be 1 to 3600, got {}",
+                self.stream.heartbeat_secs
+            ));
+        }
+        if !(self.demo.per_minute.is_finite()
+            && self.demo.per_minute > 0.0
+            && self.demo.per_minute <= 60_000.0)
+        {
+            return bad(format!(
+                "demo.per_minute must be above 0 and at most 60000, got {}",
+                self.demo.per_minute
+            ));
+        }
+        if self.db_max_connections == 0 {
+            return bad("db_max_connections must be at least 1".into());
+        }
+        Ok(())
     }
 
     pub fn stream_settings(&self) -> crate::realtime::StreamSettings {
@@ -169,5 +214,14 @@ mod tests {
         assert_eq!(s.demo.per_minute, 5.0);
         assert_eq!(s.stream.client_queue, 1024);
         assert!(toml::from_str::<Settings>("lissten = \"x\"").is_err());
+        assert!(s.validate().is_ok());
+        let huge: Settings = toml::from_str("[recent]\nmax_age_hours = 9999999999").unwrap();
+        assert!(huge
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("max_age_hours"));
+        let zero: Settings = toml::from_str("[stream]\nclient_queue = 0").unwrap();
+        assert!(zero.validate().is_err());
     }
 }

@@ -136,8 +136,10 @@ pub async fn run(
 ) {
     let snap = world.snapshot();
     let layers = snap.layers.clone();
-    if layers.grids.is_empty() {
-        tracing::warn!("demo feed: no grids loaded; import geodata first. Demo feed not started");
+    if layers.grids.is_empty() || layers.townships.is_empty() {
+        tracing::warn!(
+            "demo feed: no townships or grids loaded; import geodata first. Demo feed not started"
+        );
         return;
     }
     let seed = settings

@@ -77,12 +77,8 @@ pub async fn layer(
         .layer_json
         .get(&kind)
         .cloned()
-        .unwrap_or_else(|| "{}".into());
-    Ok((
-        [(header::CONTENT_TYPE, "application/geo+json")],
-        Bytes::from(body.to_string()),
-    )
-        .into_response())
+        .unwrap_or_else(|| Bytes::from_static(b"{}"));
+    Ok(([(header::CONTENT_TYPE, "application/geo+json")], body).into_response())
 }
 
 fn number(q: &HashMap<String, String>, name: &str) -> Result<f64, ApiError> {
@@ -203,4 +199,38 @@ pub async fn get_incidents(
         body.to_string(),
     )
         .into_response())
+}
+
+/// China Standard Time (UTC+8, no daylight saving): the command center's day.
+const CST_OFFSET_SECS: i32 = 8 * 3600;
+
+/// `GET /api/v1/stats/today`: incidents received since local midnight
+/// (Asia/Shanghai), by source, from PostGIS — not from what a screen holds.
+pub async fn stats_today(State(st): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let tz = chrono::FixedOffset::east_opt(CST_OFFSET_SECS).expect("valid offset");
+    let now_local = Utc::now().with_timezone(&tz);
+    let midnight = now_local
+        .date_naive()
+        .and_hms_opt(0, 0, 0)
+        .and_then(|m| m.and_local_timezone(tz).single())
+        .expect("midnight exists in a fixed offset")
+        .with_timezone(&Utc);
+    let (rows, max_id) = crate::store::incidents::counts_since(&st.pool, midnight).await?;
+    let mut by_source = serde_json::Map::new();
+    for s in crate::domain::Source::ALL {
+        by_source.insert(s.code().to_string(), json!(0));
+    }
+    let mut total = 0;
+    for (source, n) in rows {
+        total += n;
+        by_source.insert(source, json!(n));
+    }
+    Ok(Json(json!({
+        "day": now_local.date_naive().to_string(),
+        "timezone": "Asia/Shanghai",
+        "since": midnight.to_rfc3339(),
+        "total": total,
+        "by_source": by_source,
+        "max_id": max_id,
+    })))
 }

@@ -19,6 +19,8 @@ pub enum ApiError {
     NotFound(String),
     #[error("body too large")]
     TooLarge { limit: usize },
+    #[error("forbidden: {0}")]
+    Forbidden(&'static str),
     #[error("unsupported media type")]
     MediaType,
     #[error("service unavailable: {0}")]
@@ -66,6 +68,10 @@ impl IntoResponse for ApiError {
                 StatusCode::PAYLOAD_TOO_LARGE,
                 json!({"error": "payload_too_large", "field": "body",
                        "reason": if *limit > 0 { format!("request body exceeds {limit} bytes") } else { "request body is too large".to_string() }}),
+            ),
+            ApiError::Forbidden(why) => (
+                StatusCode::FORBIDDEN,
+                json!({"error": "forbidden", "field": "origin", "reason": why}),
             ),
             ApiError::MediaType => (
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,

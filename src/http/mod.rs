@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{DefaultBodyLimit, State, WebSocketUpgrade};
-use axum::http::StatusCode;
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
@@ -86,6 +86,7 @@ pub fn router(state: AppState, web_dir: Option<PathBuf>) -> Router {
         .route("/openapi.json", get(openapi::document))
         .route("/api/v1/layers/{name}", get(api::layer))
         .route("/api/v1/locate", get(api::locate))
+        .route("/api/v1/stats/today", get(api::stats_today))
         .route(
             "/api/v1/incidents",
             post(api::post_incidents)
@@ -119,8 +120,27 @@ async fn web_missing() -> Response {
 }
 
 /// `GET /api/v1/stream`: upgrade to the WebSocket protocol in docs/STREAM.md.
-async fn stream(State(st): State<AppState>, ws: WebSocketUpgrade) -> Response {
-    ws.max_message_size(64 * 1024).on_upgrade(move |socket| {
-        crate::realtime::serve_socket(socket, st.world, st.stream, st.shutdown)
-    })
+/// Browsers send `Origin`; a page from another site must not read the feed
+/// (cross-site WebSocket hijacking). Non-browser clients send none.
+async fn stream(State(st): State<AppState>, headers: HeaderMap, ws: WebSocketUpgrade) -> Response {
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        let host = headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("");
+        let origin_host = origin
+            .to_str()
+            .ok()
+            .and_then(|o| o.split_once("://"))
+            .map(|(_, rest)| rest.trim_end_matches('/'));
+        if origin_host != Some(host) {
+            return ApiError::Forbidden("WebSocket Origin does not match this server's host")
+                .into_response();
+        }
+    }
+    ws.max_message_size(64 * 1024)
+        .max_frame_size(64 * 1024)
+        .on_upgrade(move |socket| {
+            crate::realtime::serve_socket(socket, st.world, st.stream, st.shutdown)
+        })
 }

@@ -62,6 +62,7 @@ pub fn spec() -> Value {
                     "responses": {"200": {"description": "FeatureCollection of incidents", "content": {"application/geo+json": {}}}, "400": err_responses()["400"]}
                 }
             },
+            "/api/v1/stats/today": {"get": {"summary": "Incidents received since midnight Asia/Shanghai, by source (from PostGIS), with the highest incident id at that moment", "responses": {"200": {"description": "{day, timezone, since, total, by_source, max_id}"}}}},
             "/api/v1/stream": {"get": {"summary": "WebSocket upgrade: subscribe to a bbox, get a snapshot then live incidents (docs/STREAM.md)", "responses": {"101": {"description": "Switching protocols"}}}},
             "/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI 3.1"}}}}
         },

@@ -167,7 +167,7 @@ fn required_str<'a>(
 ) -> Result<&'a str, FieldError> {
     match obj.get(name) {
         None | Some(Value::Null) => Err(FieldError::new(format!("{prefix}{name}"), "is required")),
-        Some(Value::String(s)) => Ok(s),
+        Some(Value::String(s)) => no_nul(s, name, prefix).map(|()| s.as_str()),
         Some(_) => Err(FieldError::new(
             format!("{prefix}{name}"),
             "must be a string",
@@ -197,6 +197,7 @@ fn optional_str(
     match obj.get(name) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => {
+            no_nul(s, name, prefix)?;
             let s = s.trim();
             if s.chars().count() > max_chars {
                 Err(FieldError::new(
@@ -213,6 +214,18 @@ fn optional_str(
             format!("{prefix}{name}"),
             "must be a string",
         )),
+    }
+}
+
+/// PostgreSQL text cannot hold U+0000; refuse it here rather than fail the insert.
+fn no_nul(s: &str, name: &str, prefix: &str) -> Result<(), FieldError> {
+    if s.contains('\0') {
+        Err(FieldError::new(
+            format!("{prefix}{name}"),
+            "must not contain NUL (U+0000) characters",
+        ))
+    } else {
+        Ok(())
     }
 }
 
@@ -278,6 +291,14 @@ mod tests {
         let mut b = good();
         b["lng"] = json!(1);
         assert_eq!(err(b).field, "lng");
+
+        let mut b = good();
+        b["description"] = json!("a\u{0}b");
+        assert_eq!(err(b).field, "description");
+
+        let mut b = good();
+        b["source_id"] = json!("x\u{0}");
+        assert_eq!(err(b).field, "source_id");
 
         let mut b = good();
         b["priority"] = json!(7);

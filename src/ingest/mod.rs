@@ -53,7 +53,19 @@ impl Ingest {
     /// Stores a batch atomically (all or nothing) and, after the commit,
     /// publishes the newly created incidents to the live world.
     /// Returns one entry per input, in input order.
+    ///
+    /// The work runs in its own task: if the caller goes away (client
+    /// disconnect, request timeout) after the commit, the publish still
+    /// happens, so nothing committed can be missing from the stream.
     pub async fn submit(&self, batch: Vec<NewIncident>) -> Result<Vec<Stored>, StoreError> {
+        let this = self.clone();
+        match tokio::spawn(async move { this.store_and_publish(batch).await }).await {
+            Ok(result) => result,
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        }
+    }
+
+    async fn store_and_publish(&self, batch: Vec<NewIncident>) -> Result<Vec<Stored>, StoreError> {
         let index = self.world.snapshot().index.clone();
         let located: Vec<(NewIncident, JurisdictionSummary)> = batch
             .into_iter()

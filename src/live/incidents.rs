@@ -5,7 +5,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use rstar::{primitives::GeomWithData, RTree, AABB};
+use rstar::{primitives::GeomWithData, Envelope, RTree, AABB};
 
 use super::Retention;
 use crate::domain::{Bbox, Incident};
@@ -65,8 +65,31 @@ impl RecentIncidents {
     }
 
     /// Up to `limit` incidents inside `bbox`, newest first.
+    ///
+    /// Two plans, chosen by how many hits the box is expected to hold (the
+    /// share of the data envelope it covers): a small box asks the R-tree and
+    /// sorts its few hits; a large one walks the time order from the newest
+    /// and stops at `limit`, so a district-wide subscribe costs O(limit), not
+    /// a sort of every recent incident on the writer.
     pub fn newest_in(&self, bbox: Bbox, limit: usize) -> Vec<Arc<Incident>> {
+        if self.by_id.is_empty() || limit == 0 {
+            return Vec::new();
+        }
         let env = AABB::from_corners([bbox.west, bbox.south], [bbox.east, bbox.north]);
+        let data = self.tree.root().envelope();
+        let share = env.intersection_area(&data) / data.area().max(f64::MIN_POSITIVE);
+        let expected = share * self.by_id.len() as f64;
+        if expected > 4.0 * limit as f64 {
+            return self
+                .by_time
+                .iter()
+                .rev()
+                .filter_map(|(_, id)| self.by_id.get(id))
+                .filter(|i| bbox.contains(i.position))
+                .take(limit)
+                .cloned()
+                .collect();
+        }
         let mut hits: Vec<&Arc<Incident>> = self
             .tree
             .locate_in_envelope(&env)
@@ -125,5 +148,39 @@ mod tests {
             .collect();
         assert_eq!(ids, vec![4, 3, 2]);
         assert_eq!(set.len(), 3);
+    }
+
+    /// Both plans give the same answer: a box small enough for the R-tree
+    /// and a world box that takes the time-order walk.
+    #[test]
+    fn both_plans_agree() {
+        let now = Utc::now();
+        let mut set = RecentIncidents::new(Retention {
+            max_age: Duration::hours(100),
+            max_count: 10_000,
+        });
+        for id in 0..1_000 {
+            let lon = 121.0 + (id % 100) as f64 * 0.003;
+            set.insert(inc(id, lon, id % 500, now));
+        }
+        let world: Vec<i64> = set
+            .newest_in(Bbox::world(), 10)
+            .iter()
+            .map(|i| i.id)
+            .collect();
+        let mut all: Vec<_> = set.by_id.values().collect();
+        all.sort_by_key(|i| std::cmp::Reverse((i.reported_at, i.id)));
+        let want: Vec<i64> = all.iter().take(10).map(|i| i.id).collect();
+        assert_eq!(world, want);
+        // a narrow box: only lon < 121.0295 (ids with id % 100 < 10)
+        let narrow = Bbox::new(120.99, 28.5, 121.0295, 28.7).unwrap();
+        let got: Vec<i64> = set.newest_in(narrow, 5).iter().map(|i| i.id).collect();
+        let want: Vec<i64> = all
+            .iter()
+            .filter(|i| i.id % 100 < 10)
+            .take(5)
+            .map(|i| i.id)
+            .collect();
+        assert_eq!(got, want);
     }
 }

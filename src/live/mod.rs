@@ -35,7 +35,8 @@ pub struct Snapshot {
     pub layers: Arc<Layers>,
     pub index: Arc<JurisdictionIndex>,
     /// Each layer pre-rendered as a GeoJSON FeatureCollection.
-    pub layer_json: HashMap<LayerKind, Arc<str>>,
+    /// (`Bytes` so serving a layer is a reference-count bump, not a copy.)
+    pub layer_json: HashMap<LayerKind, bytes::Bytes>,
     pub loaded_at: DateTime<Utc>,
 }
 
@@ -47,7 +48,7 @@ impl Snapshot {
             .map(|k| {
                 (
                     k,
-                    Arc::<str>::from(
+                    bytes::Bytes::from(
                         crate::http::geojson::layer_collection(&layers, k).to_string(),
                     ),
                 )

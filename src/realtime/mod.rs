@@ -5,7 +5,8 @@
 //! writer never waits for a client. A client that falls more than that many
 //! events behind (`Lagged`) is sent `{"type":"resync"}` followed by a fresh
 //! snapshot, instead of the events it missed. A client whose socket does not
-//! accept a frame within [`StreamSettings::write_timeout`] is disconnected.
+//! accept a frame within [`StreamSettings::write_timeout`] (plus one second
+//! per 32 KiB of frame, so big snapshots reach slow links) is disconnected.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,6 +18,12 @@ use tokio::sync::watch;
 
 use crate::domain::Bbox;
 use crate::live::{StreamEvent, Subscription, WorldHandle};
+
+/// Slowest link a screen is expected to have (≈ 256 kbit/s), for write budgets.
+const MIN_LINK_BYTES_PER_SEC: f64 = 32.0 * 1024.0;
+/// A client may change its subscription at most this often; each one costs
+/// the writer a snapshot query and the session a snapshot.
+pub const MIN_SUBSCRIBE_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Layers a client can subscribe to today.
 pub const STREAM_LAYERS: &[&str] = &["incidents"];
@@ -124,12 +131,13 @@ struct Closed;
 
 impl Session {
     async fn send(&mut self, text: impl Into<Utf8Bytes>) -> Result<(), Closed> {
-        match tokio::time::timeout(
-            self.settings.write_timeout,
-            self.socket.send(Message::Text(text.into())),
-        )
-        .await
-        {
+        let text: Utf8Bytes = text.into();
+        // The budget grows with the frame (a 2 MB snapshot over a slow
+        // township link needs more than a one-line delta): the base timeout
+        // plus one second per MIN_LINK_BYTES_PER_SEC.
+        let budget = self.settings.write_timeout
+            + Duration::from_secs_f64(text.len() as f64 / MIN_LINK_BYTES_PER_SEC);
+        match tokio::time::timeout(budget, self.socket.send(Message::Text(text))).await {
             Ok(Ok(())) => Ok(()),
             _ => Err(Closed),
         }
@@ -145,7 +153,12 @@ pub async fn serve_socket(
 ) {
     let mut s = Session { socket, settings };
     let _ = run(&mut s, &world, &mut shutdown).await;
-    let _ = s.socket.send(Message::Close(None)).await;
+    // bounded too: a peer with a zero window must not pin this task forever
+    let _ = tokio::time::timeout(
+        s.settings.write_timeout,
+        s.socket.send(Message::Close(None)),
+    )
+    .await;
 }
 
 async fn run(
@@ -175,6 +188,7 @@ async fn run(
         }
     };
     let mut sub = subscribe(s, world, bbox).await?;
+    let mut last_subscribe = tokio::time::Instant::now();
     let mut heartbeat = tokio::time::interval(s.settings.heartbeat);
     heartbeat.tick().await;
     loop {
@@ -199,9 +213,13 @@ async fn run(
             },
             msg = s.socket.recv() => match msg {
                 Some(Ok(Message::Text(t))) => match parse_client(&t) {
+                    Ok(ClientMsg::Subscribe(_)) if last_subscribe.elapsed() < MIN_SUBSCRIBE_INTERVAL => {
+                        s.send(error_msg("type", "subscribe at most once per second; the previous subscription stays in force")).await?;
+                    }
                     Ok(ClientMsg::Subscribe(b)) => {
                         bbox = b;
                         sub = subscribe(s, world, bbox).await?;
+                        last_subscribe = tokio::time::Instant::now();
                     }
                     Ok(ClientMsg::Ping) => s.send(json!({"type":"pong","seq":world.seq()}).to_string()).await?,
                     Err(e) => s.send(e).await?,

@@ -145,7 +145,7 @@ impl JurisdictionIndex {
         let mut station_of_township = HashMap::new();
         for (i, s) in layers.stations.iter().enumerate() {
             for t in &s.serves {
-                // first station listing a township wins; the importer warns on duplicates
+                // first station (by code) listing a township wins
                 station_of_township.entry(t.clone()).or_insert(i);
             }
         }

@@ -82,8 +82,9 @@ pub async fn insert_batch(
         .await
         .during("starting the ingest transaction")?;
     // One statement inserts the batch and appends to the event log; ON
-    // CONFLICT DO NOTHING makes a resend a no-op. Input order is kept by
-    // `with ordinality` so the first duplicate in a batch wins.
+    // CONFLICT DO NOTHING makes a resend a no-op. Rows go in key order, so two
+    // overlapping batches lock the unique index in the same order (no
+    // deadlock); `ordinality` keeps the first duplicate within a batch the winner.
     let created: Vec<i64> = sqlx::query_scalar(
         "with input as (
              select * from unnest($1::text[], $2::text[], $3::timestamptz[], $4::float8[], $5::float8[],
@@ -96,7 +97,7 @@ pub async fn insert_batch(
                                    geom, township_code, grid_code, jurisdiction)
              select source, source_id, reported_at, category, description, address, priority, demo,
                     ST_SetSRID(ST_MakePoint(lon, lat), 4326), township_code, grid_code, jurisdiction::jsonb
-             from input order by ord
+             from input order by source, source_id, ord
              on conflict (source, source_id) do nothing
              returning id, source, source_id, township_code
          ), logged as (
@@ -219,4 +220,25 @@ pub async fn count(pool: &PgPool) -> Result<i64, StoreError> {
         .fetch_one(pool)
         .await
         .during("counting incidents")
+}
+
+/// Incidents received since `since`, by source, and the highest incident id
+/// at that moment (so a screen can add live incidents with larger ids).
+pub async fn counts_since(
+    pool: &PgPool,
+    since: DateTime<Utc>,
+) -> Result<(Vec<(String, i64)>, i64), StoreError> {
+    let mut tx = pool.begin().await.during("starting the statistics read")?;
+    let rows: Vec<(String, i64)> =
+        sqlx::query_as("select source, count(*) from incident where received_at >= $1 group by source order by source")
+            .bind(since)
+            .fetch_all(&mut *tx)
+            .await
+            .during("counting incidents by source")?;
+    let max_id: i64 = sqlx::query_scalar("select coalesce(max(id), 0) from incident")
+        .fetch_one(&mut *tx)
+        .await
+        .during("reading the newest incident id")?;
+    tx.commit().await.during("ending the statistics read")?;
+    Ok((rows, max_id))
 }

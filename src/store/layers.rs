@@ -42,11 +42,36 @@ pub async fn replace_layer(
     kind: LayerKind,
     data: &LayerData,
 ) -> Result<usize, StoreError> {
-    let t = table(kind);
+    replace_layers(pool, &[(kind, data)]).await
+}
+
+/// Replaces several layers in ONE transaction (`lianqin import a b c`): if
+/// any file fails, no layer changes. Layers are applied in `LayerKind`
+/// order so townships exist before grids derive their township codes.
+pub async fn replace_layers(
+    pool: &PgPool,
+    layers: &[(LayerKind, &LayerData)],
+) -> Result<usize, StoreError> {
+    let mut ordered: Vec<&(LayerKind, &LayerData)> = layers.iter().collect();
+    ordered.sort_by_key(|(k, _)| *k);
     let mut tx = pool
         .begin()
         .await
         .during("starting the import transaction")?;
+    let mut n = 0;
+    for (kind, data) in ordered {
+        n += replace_in(&mut tx, *kind, data).await?;
+    }
+    tx.commit().await.during("committing the import")?;
+    Ok(n)
+}
+
+async fn replace_in(
+    tx: &mut sqlx::PgConnection,
+    kind: LayerKind,
+    data: &LayerData,
+) -> Result<usize, StoreError> {
+    let t = table(kind);
     sqlx::query(&format!("delete from {t}"))
         .execute(&mut *tx)
         .await
@@ -137,7 +162,6 @@ pub async fn replace_layer(
         .execute(&mut *tx)
         .await
         .during("logging the import")?;
-    tx.commit().await.during("committing the import")?;
     Ok(data.len())
 }
 

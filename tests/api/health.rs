@@ -80,3 +80,36 @@ async fn openapi_document_lists_every_route() {
         assert!(paths[path][method].is_object(), "{method} {path} missing");
     }
 }
+
+#[tokio::test]
+async fn stats_today_counts_from_the_database_by_source() {
+    let app = spawn_app().await;
+    let before: Value = app.get("/api/v1/stats/today").await.json().await.unwrap();
+    assert_eq!(before["timezone"], "Asia/Shanghai");
+    assert_eq!(before["total"], 0);
+    assert_eq!(before["by_source"]["110"], 0);
+    let now = chrono::Utc::now().to_rfc3339();
+    let body = serde_json::json!([
+        {"source": "110", "source_id": "S1", "reported_at": now, "lon": 121.26, "lat": 28.65},
+        {"source": "110", "source_id": "S2", "reported_at": now, "lon": 121.26, "lat": 28.65},
+        {"source": "grid", "source_id": "S3", "reported_at": now, "lon": 121.26, "lat": 28.65}
+    ]);
+    let r = app.post_incidents(&body).await;
+    assert_eq!(r.status(), 201);
+    let ids: Vec<i64> = r
+        .json::<Vec<Value>>()
+        .await
+        .unwrap()
+        .iter()
+        .map(|v| v["id"].as_i64().unwrap())
+        .collect();
+    let after: Value = app.get("/api/v1/stats/today").await.json().await.unwrap();
+    assert_eq!(after["total"], 3);
+    assert_eq!(after["by_source"]["110"], 2);
+    assert_eq!(after["by_source"]["grid"], 1);
+    assert_eq!(after["by_source"]["xinfang"], 0);
+    assert_eq!(
+        after["max_id"].as_i64().unwrap(),
+        *ids.iter().max().unwrap()
+    );
+}

@@ -200,6 +200,11 @@ fn cases(lon: f64, lat: f64) -> Vec<Bad> {
             "body",
         ),
         bad_raw("empty body", "", "body"),
+        bad_json(
+            "NUL character in description",
+            with("X-nul", "description", json!("before\u{0}after")),
+            "description",
+        ),
         Bad {
             name: "text/plain content type",
             body: good("X4").to_string().into_bytes(),

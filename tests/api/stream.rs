@@ -171,12 +171,27 @@ async fn snapshot_contains_stored_incidents_inside_the_bbox() {
     let c = post_one(&app, "SNAP-c", &inside).await;
     assert_eq!(feature_id(&next_incident(&mut ws).await), c);
 
-    // re-subscribing to another box replaces the subscription with a new snapshot
+    // re-subscribing to another box replaces the subscription with a new
+    // snapshot — at most once per second: a faster one is refused and the
+    // old subscription stays
+    let pace = lianqin::realtime::MIN_SUBSCRIBE_INTERVAL + std::time::Duration::from_millis(100);
+    tokio::time::sleep(pace).await;
     let snap2 = subscribe(&mut ws, Some(outside.bbox)).await;
     assert_eq!(snapshot_ids(&snap2).len(), 1, "{snap2}");
+    send_json(&mut ws, json!({"type": "subscribe"})).await;
+    let refused = next_json(&mut ws).await;
+    assert_eq!(refused["type"], "error", "{refused}");
+    assert_eq!(refused["field"], "type", "{refused}");
+    let d = post_one(&app, "SNAP-d", &outside).await;
+    assert_eq!(
+        feature_id(&next_incident(&mut ws).await),
+        d,
+        "the outside box is still in force"
+    );
     // without a bbox: the whole world
+    tokio::time::sleep(pace).await;
     let snap3 = subscribe(&mut ws, None).await;
-    assert_eq!(snapshot_ids(&snap3).len(), 4, "{snap3}");
+    assert_eq!(snapshot_ids(&snap3).len(), 5, "{snap3}");
 }
 
 /// Socket buffers between the server and a client that does not read: the
@@ -335,4 +350,29 @@ async fn slow_consumer_is_resynced_while_a_reader_gets_everything() {
     let msg = next_incident(&mut slow).await;
     assert_eq!(feature_id(&msg), id);
     assert!(seq(&msg) > last_seq);
+}
+
+/// A page from another site must not read the feed (cross-site WebSocket
+/// hijacking); the big screen's own origin and non-browser clients may.
+#[tokio::test]
+async fn a_cross_site_origin_is_refused() {
+    use tokio_tungstenite::tungstenite::{client::IntoClientRequest, Error};
+    let app = spawn_app().await;
+    let url = format!("ws://{}/api/v1/stream", app.addr);
+    let with_origin = |origin: &str| {
+        let mut req = url.as_str().into_client_request().unwrap();
+        req.headers_mut().insert("origin", origin.parse().unwrap());
+        req
+    };
+    match tokio_tungstenite::connect_async(with_origin("http://evil.example")).await {
+        Err(Error::Http(resp)) => assert_eq!(resp.status(), 403),
+        Err(other) => panic!("expected HTTP 403, got {other}"),
+        Ok(_) => panic!("a cross-site origin was accepted"),
+    }
+    let same = format!("http://{}", app.addr);
+    let (mut ws, _) = tokio_tungstenite::connect_async(with_origin(&same))
+        .await
+        .expect("same origin");
+    let snap = subscribe(&mut ws, None).await;
+    assert_eq!(snap["type"], "snapshot");
 }

@@ -388,11 +388,32 @@ function flashedRecently(now) {
   return recentFlash.keys();
 }
 
+// Today's counts come from the server (GET /api/v1/stats/today: PostGIS, since
+// midnight Asia/Shanghai), not from the ≤ 2000 incidents this page holds. Live
+// incidents with an id above the server's max_id are added until the next fetch.
+let todayStats = null; // { day, by_source, total, max_id }
+async function refreshTodayStats() {
+  try {
+    const r = await fetch('/api/v1/stats/today', { cache: 'no-store' });
+    if (r.ok) todayStats = await r.json();
+  } catch (e) {
+    console.warn('[stats] today', e);
+  }
+  renderCounts();
+}
+
 function renderCounts() {
   const today = dayKey(new Date());
   const counts = Object.fromEntries(SOURCES.map(([k]) => [k, 0]));
   let total = 0;
+  const base = todayStats && todayStats.day === today ? todayStats : null;
+  if (base) {
+    for (const [k] of SOURCES) counts[k] = base.by_source[k] || 0;
+    total = base.total;
+  }
+  const above = base ? base.max_id : -Infinity;
   for (const f of state.incidents.values()) {
+    if (base && !(f.properties.id > above)) continue;
     const t = f.properties.received_at || f.properties.reported_at;
     if (!t || dayKey(new Date(t)) !== today) continue;
     const k = counts[f.properties.source] !== undefined ? f.properties.source : 'other';
@@ -401,7 +422,7 @@ function renderCounts() {
   $('today-total').textContent = String(total);
   $('counts').innerHTML = SOURCES.map(([k, name]) => `<div class="cnt src-${k}${counts[k] ? '' : ' zero'}"><span class="cnt-n">${counts[k]}</span><span class="cnt-name">${esc(name)}</span></div>`).join('');
 }
-renderCounts();
+refreshTodayStats();
 
 // ---------------------------------------------------------------- connection status UI
 let connInfo = { retryAt: 0, downSince: 0 };
@@ -428,7 +449,7 @@ function renderConn() {
   } else fr.textContent = '--';
 }
 setInterval(renderConn, PANEL_MS / 2);
-setInterval(() => { renderCounts(); }, 60000); // day rollover
+setInterval(() => { refreshTodayStats(); }, 30000); // server truth, and day rollover
 
 // ---------------------------------------------------------------- boot
 let districtBbox = DISTRICT_BBOX;
@@ -437,7 +458,7 @@ const stream = new IncidentStream({
   bbox: districtBbox,
   handlers: {
     onMessage: () => { state.lastMessageAt = Date.now(); },
-    onSnapshot: (seq, fc) => applySnapshot(seq, fc),
+    onSnapshot: (seq, fc) => { applySnapshot(seq, fc); refreshTodayStats(); },
     onIncident: (seq, f) => {
       const id = f?.properties?.id ?? f?.id;
       if (id !== undefined && !state.incidents.has(id)) recentFlash.set(id, Date.now());
@@ -458,7 +479,8 @@ async function boot() {
   });
   if (errs.length) { const el = $('layer-errors'); el.hidden = false; el.textContent = errs.join('；'); }
   const bb = layerData.boundary && bboxOf(layerData.boundary);
-  if (bb) { districtBbox = bb.map((v) => Math.round(v * 1e4) / 1e4); stream.setBbox(districtBbox); }
+  // round outward (w,s down; e,n up) so no edge of the district is cut off
+  if (bb) { districtBbox = bb.map((v, i) => (i < 2 ? Math.floor(v * 1e4) : Math.ceil(v * 1e4)) / 1e4); stream.setBbox(districtBbox); }
   stream.start();
 
   if (!map.loaded()) await new Promise((res) => map.once('load', res));
