@@ -37,6 +37,11 @@ impl RecentIncidents {
         self.by_id.is_empty()
     }
 
+    /// Whether an incident reported at `reported_at` is within the retention age.
+    pub fn retains(&self, reported_at: DateTime<Utc>, now: DateTime<Utc>) -> bool {
+        reported_at >= now - self.retention.max_age
+    }
+
     pub fn insert(&mut self, i: Arc<Incident>) {
         if self.by_id.contains_key(&i.id) {
             return;

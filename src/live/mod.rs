@@ -234,7 +234,14 @@ impl Writer {
     }
 
     fn publish(&mut self, list: Vec<Incident>) {
+        let now = Utc::now();
         for incident in list {
+            // A backfilled record older than the retention window is stored
+            // (GET /api/v1/incidents has it) but not streamed: a snapshot
+            // would not contain it either, so screens stay consistent.
+            if !self.incidents.retains(incident.reported_at, now) {
+                continue;
+            }
             let incident = Arc::new(incident);
             self.incidents.insert(incident.clone());
             let seq = self.seq.load(Ordering::Acquire) + 1;
@@ -248,6 +255,6 @@ impl Writer {
             // Err only means "no subscribers right now".
             let _ = self.events.send(event);
         }
-        self.incidents.evict(Utc::now());
+        self.incidents.evict(now);
     }
 }
