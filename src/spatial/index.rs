@@ -24,6 +24,8 @@ const DEFAULT_ORIGIN: (f64, f64) = (121.08, 28.60);
 #[derive(Debug, Clone)]
 struct IndexedArea {
     r: AreaRef,
+    /// The area's declared parent (a grid's township), if any.
+    parent: Option<String>,
     prepared: PreparedArea,
 }
 
@@ -31,6 +33,7 @@ struct IndexedArea {
 struct AreaIndex {
     tree: RTree<BoxEntry>,
     areas: Vec<IndexedArea>,
+    by_code: HashMap<String, usize>,
 }
 
 impl AreaIndex {
@@ -48,24 +51,39 @@ impl AreaIndex {
             ));
             out.push(IndexedArea {
                 r: area_ref(a),
+                parent: a.parent_code.clone(),
                 prepared,
             });
         }
+        let by_code = out
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (a.r.code.clone(), i))
+            .collect();
         Self {
             // bulk load: rstar's trees are best built in one go
             tree: RTree::bulk_load(entries),
             areas: out,
+            by_code,
         }
     }
 
     /// The first area (in layer order) containing the point.
     fn find(&self, x: f64, y: f64) -> Option<&AreaRef> {
+        self.find_area(x, y).map(|a| &a.r)
+    }
+
+    fn find_area(&self, x: f64, y: f64) -> Option<&IndexedArea> {
         self.tree
             .locate_all_at_point(&[x, y])
             .map(|e| e.data)
             .filter(|&i| self.areas[i].prepared.contains(x, y))
             .min()
-            .map(|i| &self.areas[i].r)
+            .map(|i| &self.areas[i])
+    }
+
+    fn by_code(&self, code: &str) -> Option<&AreaRef> {
+        self.by_code.get(code).map(|&i| &self.areas[i].r)
     }
 }
 
@@ -178,16 +196,23 @@ impl JurisdictionIndex {
         let (x, y) = (p.lon(), p.lat());
         let district = self.district.find(x, y).cloned();
         let inside = district.is_some();
-        let township = if inside {
-            self.townships.find(x, y).cloned()
-        } else {
-            None
-        };
         let grid = if inside {
-            self.grids.find(x, y).cloned()
+            self.grids.find_area(x, y)
         } else {
             None
         };
+        // A grid belongs to one township (its declared parent). When a user's
+        // grid file does not nest exactly inside the township polygons, the
+        // grid's township wins, so township, grid and station always agree.
+        let township = if inside {
+            grid.and_then(|g| g.parent.as_deref())
+                .and_then(|code| self.townships.by_code(code))
+                .or_else(|| self.townships.find(x, y))
+                .cloned()
+        } else {
+            None
+        };
+        let grid = grid.map(|g| g.r.clone());
         let station = if inside {
             township
                 .as_ref()

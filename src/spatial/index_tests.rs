@@ -213,3 +213,21 @@ fn real_places_locate_where_their_names_say() {
         assert!(!j.inside && j.township.is_none() && j.grid.is_none());
     }
 }
+
+/// A user's grid that spills across the township line: the grid's declared
+/// township wins for every point in it, so township, grid and station agree.
+#[test]
+fn a_grid_declares_its_township() {
+    let mut l = layers();
+    // G-X covers the east edge of TW and a strip of TE, declared in TW
+    let mut gx = square("G-X", 121.09, 28.5, 121.12, 28.55, true);
+    gx.parent_code = Some("TW".into());
+    l.grids.insert(0, gx);
+    let idx = JurisdictionIndex::build(&l);
+    let j = idx.locate(at(121.11, 28.52)); // geometrically in TE
+    assert_eq!(j.grid.unwrap().code, "G-X");
+    assert_eq!(j.township.unwrap().code, "TW");
+    assert_eq!(j.station.unwrap().code, "S-WEST");
+    // outside G-X the point's own township answers
+    assert_eq!(idx.locate(at(121.15, 28.58)).township.unwrap().code, "TE");
+}
