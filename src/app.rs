@@ -120,6 +120,7 @@ impl Application {
                 state.shutdown.clone(),
             ));
         }
+        let sessions = state.sessions.clone();
         let app = router(state, Some(web_dir));
         tracing::info!(%addr, "lianqin listening; big screen at http://{addr}/");
         // TCP_NODELAY: stream frames and small JSON answers must leave at
@@ -134,7 +135,11 @@ impl Application {
                 stop.await;
                 let _ = shutdown_tx.send(true);
             })
-            .await
+            .await?;
+        // Stream sessions got the shutdown signal; give them a moment to send
+        // 1001 "going away" so screens reconnect at once instead of timing out.
+        sessions.drained(std::time::Duration::from_secs(3)).await;
+        Ok(())
     }
 }
 

@@ -57,6 +57,8 @@ pub struct AppState {
     pub limits: Limits,
     pub shutdown: watch::Receiver<bool>,
     pub(crate) ingest_permits: Arc<Semaphore>,
+    /// Open WebSocket sessions (shutdown waits for their close frames).
+    pub sessions: crate::realtime::Sessions,
 }
 
 impl AppState {
@@ -75,6 +77,7 @@ impl AppState {
             limits,
             shutdown,
             ingest_permits: Arc::new(Semaphore::new(limits.ingest_concurrency)),
+            sessions: Default::default(),
         }
     }
 }
@@ -141,6 +144,6 @@ async fn stream(State(st): State<AppState>, headers: HeaderMap, ws: WebSocketUpg
     ws.max_message_size(64 * 1024)
         .max_frame_size(64 * 1024)
         .on_upgrade(move |socket| {
-            crate::realtime::serve_socket(socket, st.world, st.stream, st.shutdown)
+            crate::realtime::serve_socket(socket, st.world, st.stream, st.shutdown, st.sessions)
         })
 }

@@ -11,7 +11,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::ws::{Message, Utf8Bytes, WebSocket};
+use axum::extract::ws::{close_code, CloseFrame, Message, Utf8Bytes, WebSocket};
 use serde_json::{json, Value};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::watch;
@@ -150,15 +150,53 @@ pub async fn serve_socket(
     world: WorldHandle,
     settings: StreamSettings,
     mut shutdown: watch::Receiver<bool>,
+    sessions: Sessions,
 ) {
+    let _live = sessions.enter();
     let mut s = Session { socket, settings };
     let _ = run(&mut s, &world, &mut shutdown).await;
+    let frame = (*shutdown.borrow()).then(|| CloseFrame {
+        code: close_code::AWAY,
+        reason: "server shutting down".into(),
+    });
     // bounded too: a peer with a zero window must not pin this task forever
     let _ = tokio::time::timeout(
         s.settings.write_timeout,
-        s.socket.send(Message::Close(None)),
+        s.socket.send(Message::Close(frame)),
     )
     .await;
+}
+
+/// Counts open stream sessions, so shutdown can wait for their close frames
+/// (axum's graceful shutdown does not track upgraded connections).
+#[derive(Clone, Default)]
+pub struct Sessions(Arc<std::sync::atomic::AtomicUsize>);
+
+struct SessionGuard(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Drop for SessionGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
+}
+
+impl Sessions {
+    fn enter(&self) -> SessionGuard {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        SessionGuard(self.0.clone())
+    }
+
+    pub fn open(&self) -> usize {
+        self.0.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Waits until every session has closed, or `limit` has passed.
+    pub async fn drained(&self, limit: Duration) {
+        let deadline = tokio::time::Instant::now() + limit;
+        while self.open() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
 }
 
 async fn run(

@@ -405,3 +405,30 @@ async fn old_backfill_is_stored_but_not_streamed() {
         .collect();
     assert!(ids.contains(&old_id), "the backfill is stored: {ids:?}");
 }
+
+/// On shutdown a subscribed screen is told "going away" (1001) with a close
+/// frame, so it reconnects at once instead of waiting for a dead socket.
+#[tokio::test]
+async fn shutdown_closes_streams_with_going_away() {
+    use futures::StreamExt;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+    let mut app = spawn_app().await;
+    let (mut ws, _snap) = app.ws_subscribe(None).await;
+    app.stop().await;
+    let close = tokio::time::timeout(WAIT, async {
+        while let Some(msg) = ws.next().await {
+            match msg {
+                Ok(Message::Close(frame)) => return frame,
+                Ok(_) => continue,
+                Err(e) => panic!("socket error before a close frame: {e}"),
+            }
+        }
+        panic!("socket ended without a close frame")
+    })
+    .await
+    .expect("close frame within the wait");
+    assert_eq!(
+        close.expect("a close frame with a code").code,
+        CloseCode::Away
+    );
+}
