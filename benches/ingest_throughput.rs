@@ -151,6 +151,26 @@ fn body(ctx: &Ctx, rng: &mut SmallRng, batch: usize) -> String {
     out
 }
 
+/// Runs `clients` closed-loop tasks until `window` ends (each gets its index
+/// and the deadline, and returns how many incidents it created); answers
+/// incidents created per second.
+async fn closed_loop<F, Fut>(clients: usize, window: Duration, client: F) -> anyhow::Result<f64>
+where
+    F: Fn(usize, Instant) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<u64>> + Send + 'static,
+{
+    let t0 = Instant::now();
+    let deadline = t0 + window;
+    let tasks: Vec<_> = (0..clients)
+        .map(|c| tokio::spawn(client(c, deadline)))
+        .collect();
+    let mut total = 0;
+    for t in tasks {
+        total += t.await??;
+    }
+    Ok(total as f64 / t0.elapsed().as_secs_f64())
+}
+
 /// Closed-loop clients posting `batch`-sized arrays until `window` ends.
 async fn lianqin_window(
     http: &reqwest::Client,
@@ -160,12 +180,9 @@ async fn lianqin_window(
     clients: usize,
     window: Duration,
 ) -> anyhow::Result<f64> {
-    let t0 = Instant::now();
-    let deadline = t0 + window;
-    let mut tasks = Vec::new();
-    for c in 0..clients {
+    closed_loop(clients, window, |c, deadline| {
         let (http, url, ctx) = (http.clone(), url.to_string(), ctx.clone());
-        tasks.push(tokio::spawn(async move {
+        async move {
             let mut rng = SmallRng::seed_from_u64(c as u64 ^ next_ids(0));
             let mut created = 0u64;
             while Instant::now() < deadline {
@@ -180,14 +197,10 @@ async fn lianqin_window(
                 anyhow::ensure!(status.is_success(), "POST failed: {status} {text}");
                 created += text.matches(r#""created":true"#).count() as u64;
             }
-            Ok::<_, anyhow::Error>(created)
-        }));
-    }
-    let mut total = 0;
-    for t in tasks {
-        total += t.await??;
-    }
-    Ok(total as f64 / t0.elapsed().as_secs_f64())
+            Ok(created)
+        }
+    })
+    .await
 }
 
 /// The peer: the same rows (same columns, same jurisdiction JSON) inserted
@@ -199,12 +212,9 @@ async fn raw_window(
     clients: usize,
     window: Duration,
 ) -> anyhow::Result<f64> {
-    let t0 = Instant::now();
-    let deadline = t0 + window;
-    let mut tasks = Vec::new();
-    for c in 0..clients {
+    closed_loop(clients, window, |c, deadline| {
         let (pool, ctx) = (pool.clone(), ctx.clone());
-        tasks.push(tokio::spawn(async move {
+        async move {
             let mut conn = pool.acquire().await?;
             let mut rng = SmallRng::seed_from_u64(c as u64 ^ next_ids(0) ^ 0xabc);
             let mut created = 0u64;
@@ -245,14 +255,10 @@ async fn raw_window(
                 let done = q.build().execute(&mut *conn).await?;
                 created += done.rows_affected();
             }
-            Ok::<_, anyhow::Error>(created)
-        }));
-    }
-    let mut total = 0;
-    for t in tasks {
-        total += t.await??;
-    }
-    Ok(total as f64 / t0.elapsed().as_secs_f64())
+            Ok(created)
+        }
+    })
+    .await
 }
 
 /// lianqin's own store call without HTTP: `store::incidents::insert_batch`
@@ -264,12 +270,9 @@ async fn direct_window(
     clients: usize,
     window: Duration,
 ) -> anyhow::Result<f64> {
-    let t0 = Instant::now();
-    let deadline = t0 + window;
-    let mut tasks = Vec::new();
-    for c in 0..clients {
+    closed_loop(clients, window, |c, deadline| {
         let (pool, ctx) = (pool.clone(), ctx.clone());
-        tasks.push(tokio::spawn(async move {
+        async move {
             let mut rng = SmallRng::seed_from_u64(c as u64 ^ next_ids(0) ^ 0xd1);
             let mut created = 0u64;
             while Instant::now() < deadline {
@@ -297,12 +300,8 @@ async fn direct_window(
                 let stored = lianqin::store::incidents::insert_batch(&pool, &located).await?;
                 created += stored.iter().filter(|s| s.created).count() as u64;
             }
-            Ok::<_, anyhow::Error>(created)
-        }));
-    }
-    let mut total = 0;
-    for t in tasks {
-        total += t.await??;
-    }
-    Ok(total as f64 / t0.elapsed().as_secs_f64())
+            Ok(created)
+        }
+    })
+    .await
 }
