@@ -53,7 +53,18 @@ impl Application {
             "live world loaded"
         );
         let stream = settings.stream_settings();
-        let world = WorldHandle::start(
+        let dispatch_cfg = settings.dispatch.to_config();
+        let ack_timeout = dispatch_cfg.ack_timeout;
+        let roster_rows = store::responders::load_all(&pool).await?;
+        let open = store::responders::open_assignments(&pool).await?;
+        let roster = build_roster(dispatch_cfg, roster_rows, &open);
+        tracing::info!(
+            responders = roster.len(),
+            open_assignments = open.len(),
+            "roster loaded"
+        );
+        let (flush_tx, flush_rx) = tokio::sync::mpsc::channel(crate::live::responders::FLUSH_QUEUE);
+        let world = WorldHandle::start_with(
             layers,
             recent,
             Retention {
@@ -61,9 +72,28 @@ impl Application {
                 max_count: settings.recent.max_count,
             },
             stream.client_queue,
+            crate::live::ResponderWorld {
+                roster,
+                flush: Some(flush_tx),
+            },
         );
+        tokio::spawn(run_flusher(pool.clone(), world.clone(), flush_rx));
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
-        let state = AppState::new(pool, world, stream, Limits::default(), shutdown_rx);
+        let dispatcher = crate::dispatcher::Dispatcher::start(
+            pool.clone(),
+            world.clone(),
+            &open,
+            ack_timeout,
+            shutdown_rx.clone(),
+        );
+        let state = AppState::new(
+            pool,
+            world,
+            dispatcher,
+            stream,
+            Limits::default(),
+            shutdown_rx,
+        );
         let listener =
             TcpListener::bind(settings.listen)
                 .await
@@ -116,11 +146,18 @@ impl Application {
             tokio::spawn(crate::demo::run(
                 state.ingest.clone(),
                 state.world.clone(),
+                demo.clone(),
+                state.shutdown.clone(),
+            ));
+            tokio::spawn(crate::demo::roster::run(
+                state.dispatcher.clone(),
+                state.world.clone(),
                 demo,
                 state.shutdown.clone(),
             ));
         }
         let sessions = state.sessions.clone();
+        let (pool, world) = (state.pool.clone(), state.world.clone());
         let app = router(state, Some(web_dir));
         tracing::info!(%addr, "lianqin listening; big screen at http://{addr}/");
         // TCP_NODELAY: stream frames and small JSON answers must leave at
@@ -139,7 +176,59 @@ impl Application {
         // Stream sessions got the shutdown signal; give them a moment to send
         // 1001 "going away" so screens reconnect at once instead of timing out.
         sessions.drained(std::time::Duration::from_secs(3)).await;
+        // Telemetry not yet flushed goes to PostGIS now, so a clean restart
+        // loses no position (a crash loses at most FLUSH_EVERY of them).
+        if let Some(batch) = world.take_unflushed().await {
+            if !batch.is_empty() {
+                if let Err(e) =
+                    store::responders::flush_positions(&pool, &batch.latest, &batch.track).await
+                {
+                    tracing::warn!(error = %e, "final position flush failed");
+                }
+            }
+        }
         Ok(())
+    }
+}
+
+/// The in-memory roster from the stored rows, fixes and open assignments.
+fn build_roster(
+    cfg: crate::dispatch::DispatchConfig,
+    rows: Vec<store::responders::StoredResponder>,
+    open: &[crate::domain::Assignment],
+) -> crate::dispatch::Roster {
+    let mut roster = crate::dispatch::Roster::new(cfg, Default::default());
+    for row in rows {
+        let slot = roster.upsert(row.spec, row.status, row.status_since);
+        if let Some(fix) = row.fix {
+            roster.restore_fix(slot, fix);
+        }
+    }
+    for a in open {
+        if let Some(slot) = roster.slot(&a.responder_id) {
+            roster.set_assignment(slot, Some(a.clone()));
+        }
+    }
+    roster
+}
+
+/// Writes telemetry flush batches to PostGIS, one transaction each. A failed
+/// flush is logged and counted; the next batch carries newer fixes anyway.
+async fn run_flusher(
+    pool: sqlx::PgPool,
+    world: WorldHandle,
+    mut rx: tokio::sync::mpsc::Receiver<crate::live::FlushBatch>,
+) {
+    use std::sync::atomic::Ordering;
+    while let Some(batch) = rx.recv().await {
+        let c = world.position_counters();
+        match store::responders::flush_positions(&pool, &batch.latest, &batch.track).await {
+            Ok(()) => c.flushes.fetch_add(1, Ordering::Relaxed),
+            Err(e) => {
+                tracing::warn!(error = %e, latest = batch.latest.len(), track = batch.track.len(), "position flush failed");
+                c.flush_failures.fetch_add(1, Ordering::Relaxed)
+            }
+        };
     }
 }
 

@@ -24,6 +24,65 @@ pub struct Settings {
     pub demo: DemoSettings,
     pub stream: StreamConfig,
     pub recent: RecentConfig,
+    pub dispatch: DispatchSettings,
+}
+
+/// `[dispatch]`: responders, positions, recommendations, assignments.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DispatchSettings {
+    /// A dispatch not acknowledged within this many seconds is offered to the
+    /// next closest available responder.
+    pub ack_timeout_secs: i64,
+    /// A fix older than this is stale (marked; ranked after fresh ones).
+    pub stale_after_secs: i64,
+    /// Straight-line distance × this = the road distance assumed for ETAs.
+    pub detour_factor: f64,
+    /// Fixes older than this are refused as outdated.
+    pub outdated_after_hours: i64,
+    /// Overrides of the ETA speed per responder type (km/h), e.g. `{ grid = 12.0 }`.
+    pub speed_kmh: std::collections::BTreeMap<String, f64>,
+    /// Overrides of the plausible maximum speed per type (km/h) for the jump filter.
+    pub max_speed_kmh: std::collections::BTreeMap<String, f64>,
+}
+
+impl Default for DispatchSettings {
+    fn default() -> Self {
+        let d = crate::dispatch::DispatchConfig::default();
+        Self {
+            ack_timeout_secs: d.ack_timeout.num_seconds(),
+            stale_after_secs: d.stale_after.num_seconds(),
+            detour_factor: d.detour_factor,
+            outdated_after_hours: d.hygiene.max_age.num_hours(),
+            speed_kmh: Default::default(),
+            max_speed_kmh: Default::default(),
+        }
+    }
+}
+
+impl DispatchSettings {
+    /// The pure configuration, after [`Settings::validate`].
+    pub fn to_config(&self) -> crate::dispatch::DispatchConfig {
+        use crate::domain::ResponderType;
+        let mut c = crate::dispatch::DispatchConfig {
+            ack_timeout: chrono::Duration::seconds(self.ack_timeout_secs),
+            stale_after: chrono::Duration::seconds(self.stale_after_secs),
+            detour_factor: self.detour_factor,
+            ..Default::default()
+        };
+        c.hygiene.max_age = chrono::Duration::hours(self.outdated_after_hours);
+        for (k, v) in &self.speed_kmh {
+            if let Some(t) = ResponderType::parse(k) {
+                c.speed_kmh[t.index()] = *v;
+            }
+        }
+        for (k, v) in &self.max_speed_kmh {
+            if let Some(t) = ResponderType::parse(k) {
+                c.hygiene.max_speed_kmh[t.index()] = *v;
+            }
+        }
+        c
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -63,6 +122,7 @@ impl Default for Settings {
             demo: DemoSettings::default(),
             stream: StreamConfig::default(),
             recent: RecentConfig::default(),
+            dispatch: DispatchSettings::default(),
         }
     }
 }
@@ -188,6 +248,44 @@ impl Settings {
         }
         if self.db_max_connections == 0 {
             return bad("db_max_connections must be at least 1".into());
+        }
+        let d = &self.dispatch;
+        if !(1..=86_400).contains(&d.ack_timeout_secs) {
+            return bad(format!(
+                "dispatch.ack_timeout_secs must be 1 to 86400, got {}",
+                d.ack_timeout_secs
+            ));
+        }
+        if !(1..=86_400).contains(&d.stale_after_secs) {
+            return bad(format!(
+                "dispatch.stale_after_secs must be 1 to 86400, got {}",
+                d.stale_after_secs
+            ));
+        }
+        if !(d.detour_factor.is_finite() && (1.0..=5.0).contains(&d.detour_factor)) {
+            return bad(format!(
+                "dispatch.detour_factor must be 1 to 5, got {}",
+                d.detour_factor
+            ));
+        }
+        if !(1..=24 * 366).contains(&d.outdated_after_hours) {
+            return bad(format!(
+                "dispatch.outdated_after_hours must be 1 to 8784, got {}",
+                d.outdated_after_hours
+            ));
+        }
+        for (table, map, max) in [
+            ("speed_kmh", &d.speed_kmh, 300.0),
+            ("max_speed_kmh", &d.max_speed_kmh, 1000.0),
+        ] {
+            for (k, v) in map {
+                if crate::domain::ResponderType::parse(k).is_none() {
+                    return bad(format!("dispatch.{table}: unknown responder type {k:?}"));
+                }
+                if !(v.is_finite() && *v >= 1.0 && *v <= max) {
+                    return bad(format!("dispatch.{table}.{k} must be 1 to {max}, got {v}"));
+                }
+            }
         }
         Ok(())
     }

@@ -20,6 +20,8 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod dispatch;
+pub mod dispatcher;
 pub mod domain;
 pub mod http;
 pub mod ingest;

@@ -1,12 +1,16 @@
 //! Pure domain types: validated positions, incidents, governance layers and
 //! jurisdictions. No I/O lives here; adapters convert to and from these types.
 
+pub mod assignment;
 pub mod incident;
 pub mod jurisdiction;
 pub mod layer;
 pub mod position;
+pub mod responder;
 
+pub use assignment::{Assignment, AssignmentStatus, DutyChange, StatusChange};
 pub use incident::{Incident, NewIncident, Source};
 pub use jurisdiction::{AreaRef, Jurisdiction, JurisdictionSummary, SiteRef};
 pub use layer::{Area, LayerKind, Layers, Site};
 pub use position::{Bbox, Position, PositionError};
+pub use responder::{Fix, ResponderSpec, ResponderType, Status};

@@ -85,6 +85,14 @@ impl IntoResponse for ApiError {
                     json!({"error": "unavailable", "reason": why}),
                 )
             }
+            ApiError::Store(StoreError::Conflict { field, reason }) => (
+                StatusCode::CONFLICT,
+                json!({"error": "conflict", "field": field, "reason": reason}),
+            ),
+            ApiError::Store(StoreError::Missing(what)) => (
+                StatusCode::NOT_FOUND,
+                json!({"error": "not_found", "field": "path", "reason": what}),
+            ),
             ApiError::Store(e) if e.is_transient() => {
                 tracing::warn!(error = %e, "transient store error; answering 503");
                 let body = json!({"error": "unavailable", "reason": "database busy or unreachable; retry shortly"});

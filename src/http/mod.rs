@@ -53,6 +53,7 @@ pub struct AppState {
     pub pool: sqlx::PgPool,
     pub world: WorldHandle,
     pub ingest: Ingest,
+    pub dispatcher: crate::dispatcher::Dispatcher,
     pub stream: StreamSettings,
     pub limits: Limits,
     pub shutdown: watch::Receiver<bool>,
@@ -65,12 +66,14 @@ impl AppState {
     pub fn new(
         pool: sqlx::PgPool,
         world: WorldHandle,
+        dispatcher: crate::dispatcher::Dispatcher,
         stream: StreamSettings,
         limits: Limits,
         shutdown: watch::Receiver<bool>,
     ) -> Self {
         Self {
             ingest: Ingest::new(pool.clone(), world.clone()),
+            dispatcher,
             pool,
             world,
             stream,

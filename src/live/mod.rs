@@ -12,6 +12,7 @@
 //!   between a client's snapshot and its first delta, and none is sent twice.
 
 mod incidents;
+pub mod responders;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -22,9 +23,14 @@ use serde_json::json;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 pub use incidents::RecentIncidents;
+pub use responders::{FeatureItem, FlushBatch, PositionCounters, RosterReader};
 
-use crate::domain::{Bbox, Incident, LayerKind, Layers, Position};
+use crate::dispatch::{FixError, Roster};
+use crate::domain::{
+    Bbox, DutyChange, Fix, Incident, LayerKind, Layers, Position, ResponderSpec, Status,
+};
 use crate::spatial::JurisdictionIndex;
+use responders::LiveResponders;
 
 /// Commands waiting for the writer. Ingest blocks (async) when full.
 pub const COMMAND_QUEUE: usize = 1024;
@@ -63,31 +69,68 @@ impl Snapshot {
     }
 }
 
-/// One event on the stream, serialised once for all clients.
+/// The stream layers a client can subscribe to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Topic {
+    Incidents,
+    /// Responder features and assignment messages.
+    Responders,
+}
+
+/// One event on the stream.
 #[derive(Debug)]
 pub struct StreamEvent {
     pub seq: u64,
-    pub position: Position,
-    /// The complete wire message, e.g. `{"type":"incident","seq":7,"feature":{…}}`.
-    pub json: Arc<str>,
+    pub topic: Topic,
+    pub body: EventBody,
+}
+
+#[derive(Debug)]
+pub enum EventBody {
+    /// A complete wire message (serialised once for all clients), e.g.
+    /// `{"type":"incident","seq":7,"feature":{…}}`, for clients whose box
+    /// holds `position` (all of the topic's clients when `None`).
+    One {
+        position: Option<Position>,
+        json: Arc<str>,
+    },
+    /// Responder features, each for clients whose box holds its new or its
+    /// last published position (or every client when it has none); the
+    /// session wraps its share as `{"type":"responders","seq":N,"features":[…]}`.
+    Features(Vec<FeatureItem>),
 }
 
 /// What a new subscriber gets, atomically.
 pub struct Subscription {
     pub seq: u64,
     pub incidents: Vec<Arc<Incident>>,
+    /// Responder features inside the box (when the responders layer was asked for).
+    pub responders: Option<Vec<Arc<str>>>,
+    /// Open assignments (with the responders layer).
+    pub assignments: Vec<serde_json::Value>,
     pub events: broadcast::Receiver<Arc<StreamEvent>>,
 }
+
+/// Result of one position in a batch.
+pub type FixResult = Result<(), FixError>;
 
 enum Command {
     Committed(Vec<Incident>),
     Subscribe {
         bbox: Bbox,
         limit: usize,
+        responders: bool,
         reply: oneshot::Sender<Subscription>,
     },
     ReplaceLayers(Box<Layers>),
     Stats(oneshot::Sender<WorldStats>),
+    Upserted(Vec<(ResponderSpec, Status, DateTime<Utc>)>),
+    Positions {
+        fixes: Vec<(String, Fix)>,
+        reply: oneshot::Sender<Vec<FixResult>>,
+    },
+    Duty(DutyChange),
+    TakeUnflushed(oneshot::Sender<FlushBatch>),
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -95,6 +138,7 @@ pub struct WorldStats {
     pub seq: u64,
     pub recent_incidents: usize,
     pub subscribers: usize,
+    pub responders: usize,
 }
 
 /// Retention of the in-memory recent-incident set.
@@ -110,6 +154,15 @@ pub struct WorldHandle {
     commands: mpsc::Sender<Command>,
     snapshot: watch::Receiver<Arc<Snapshot>>,
     seq: Arc<AtomicU64>,
+    roster: RosterReader,
+    counters: Arc<PositionCounters>,
+}
+
+/// What the writer starts with besides layers and incidents.
+pub struct ResponderWorld {
+    pub roster: Roster,
+    /// Where telemetry flush batches go (`None`: nowhere, e.g. in unit tests).
+    pub flush: Option<mpsc::Sender<FlushBatch>>,
 }
 
 impl WorldHandle {
@@ -121,6 +174,26 @@ impl WorldHandle {
         retention: Retention,
         client_queue: usize,
     ) -> Self {
+        Self::start_with(
+            layers,
+            recent,
+            retention,
+            client_queue,
+            ResponderWorld {
+                roster: Roster::new(Default::default(), Default::default()),
+                flush: None,
+            },
+        )
+    }
+
+    /// [`WorldHandle::start`] with a loaded roster and a telemetry flusher.
+    pub fn start_with(
+        layers: Layers,
+        recent: Vec<Incident>,
+        retention: Retention,
+        client_queue: usize,
+        responders: ResponderWorld,
+    ) -> Self {
         let (snap_tx, snap_rx) = watch::channel(Arc::new(Snapshot::new(layers)));
         let (cmd_tx, cmd_rx) = mpsc::channel(COMMAND_QUEUE);
         let (events, _) = broadcast::channel(client_queue.max(1));
@@ -129,8 +202,12 @@ impl WorldHandle {
         for i in recent {
             set.insert(Arc::new(i));
         }
+        let counters = Arc::new(PositionCounters::default());
+        let live = LiveResponders::new(responders.roster, counters.clone(), responders.flush);
+        let roster = live.reader();
         let writer = Writer {
             incidents: set,
+            responders: live,
             events,
             snapshot: snap_tx,
             seq: seq.clone(),
@@ -140,7 +217,50 @@ impl WorldHandle {
             commands: cmd_tx,
             snapshot: snap_rx,
             seq,
+            roster,
+            counters,
         }
+    }
+
+    /// Read access to the roster (the lock is held only inside the closure).
+    pub fn roster(&self) -> &RosterReader {
+        &self.roster
+    }
+
+    pub fn position_counters(&self) -> &PositionCounters {
+        &self.counters
+    }
+
+    /// Roster rows just committed: index them and publish.
+    pub async fn responders_upserted(&self, rows: Vec<(ResponderSpec, Status, DateTime<Utc>)>) {
+        if self.commands.send(Command::Upserted(rows)).await.is_err() {
+            tracing::warn!("live world stopped; roster changes will be loaded at next start");
+        }
+    }
+
+    /// Applies position fixes (telemetry: flushed to PostGIS within a
+    /// second). One result per fix, in order; `None` if the world stopped.
+    pub async fn positions(&self, fixes: Vec<(String, Fix)>) -> Option<Vec<FixResult>> {
+        let (reply, rx) = oneshot::channel();
+        self.commands
+            .send(Command::Positions { fixes, reply })
+            .await
+            .ok()?;
+        rx.await.ok()
+    }
+
+    /// A committed change of statuses/assignments: apply and publish at once.
+    pub async fn duty(&self, change: DutyChange) {
+        if self.commands.send(Command::Duty(change)).await.is_err() {
+            tracing::warn!("live world stopped; duty change will be loaded at next start");
+        }
+    }
+
+    /// Takes every fix not yet flushed (for a final flush at shutdown).
+    pub async fn take_unflushed(&self) -> Option<FlushBatch> {
+        let (reply, rx) = oneshot::channel();
+        self.commands.send(Command::TakeUnflushed(reply)).await.ok()?;
+        rx.await.ok()
     }
 
     /// The current snapshot (layers and index).
@@ -165,11 +285,22 @@ impl WorldHandle {
         }
     }
 
-    /// Subscribes to events inside `bbox`, with the newest `limit` recent incidents there.
-    pub async fn subscribe(&self, bbox: Bbox, limit: usize) -> Option<Subscription> {
+    /// Subscribes to events inside `bbox`, with the newest `limit` recent
+    /// incidents there (and the responders there, if `responders`).
+    pub async fn subscribe(
+        &self,
+        bbox: Bbox,
+        limit: usize,
+        responders: bool,
+    ) -> Option<Subscription> {
         let (reply, rx) = oneshot::channel();
         self.commands
-            .send(Command::Subscribe { bbox, limit, reply })
+            .send(Command::Subscribe {
+                bbox,
+                limit,
+                responders,
+                reply,
+            })
             .await
             .ok()?;
         rx.await.ok()
@@ -192,6 +323,7 @@ impl WorldHandle {
 
 struct Writer {
     incidents: RecentIncidents,
+    responders: LiveResponders,
     events: broadcast::Sender<Arc<StreamEvent>>,
     snapshot: watch::Sender<Arc<Snapshot>>,
     seq: Arc<AtomicU64>,
@@ -199,16 +331,74 @@ struct Writer {
 
 impl Writer {
     async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
-        while let Some(cmd) = commands.recv().await {
+        let mut publish = tokio::time::interval(responders::PUBLISH_EVERY);
+        publish.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut flush = tokio::time::interval(responders::FLUSH_EVERY);
+        flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let cmd = tokio::select! {
+                cmd = commands.recv() => match cmd {
+                    Some(c) => c,
+                    None => break,
+                },
+                _ = publish.tick() => {
+                    let items = self.responders.take_moved(Utc::now());
+                    self.emit_features(items);
+                    continue;
+                }
+                _ = flush.tick() => {
+                    self.responders.flush();
+                    continue;
+                }
+            };
             match cmd {
                 Command::Committed(list) => self.publish(list),
-                Command::Subscribe { bbox, limit, reply } => {
+                Command::Subscribe {
+                    bbox,
+                    limit,
+                    responders,
+                    reply,
+                } => {
+                    let (features, assignments) = if responders {
+                        let (f, a) = self.responders.snapshot(bbox, Utc::now());
+                        (Some(f), a)
+                    } else {
+                        (None, Vec::new())
+                    };
                     let sub = Subscription {
                         seq: self.seq.load(Ordering::Acquire),
                         incidents: self.incidents.newest_in(bbox, limit),
+                        responders: features,
+                        assignments,
                         events: self.events.subscribe(),
                     };
                     let _ = reply.send(sub);
+                }
+                Command::Upserted(rows) => {
+                    let items = self.responders.upserted(rows, Utc::now());
+                    self.emit_features(items);
+                }
+                Command::Positions { fixes, reply } => {
+                    let _ = reply.send(self.responders.positions(fixes, Utc::now()));
+                }
+                Command::Duty(change) => {
+                    let (items, assignments) = self.responders.duty(&change, Utc::now());
+                    self.emit_features(items);
+                    for a in assignments {
+                        let seq = self.next_seq();
+                        let msg = json!({"type": "assignment", "seq": seq, "assignment": a});
+                        self.emit(
+                            seq,
+                            Topic::Responders,
+                            EventBody::One {
+                                position: None,
+                                json: Arc::from(msg.to_string()),
+                            },
+                        );
+                    }
+                }
+                Command::TakeUnflushed(reply) => {
+                    let _ = reply.send(self.responders.take_batch());
                 }
                 Command::ReplaceLayers(layers) => {
                     let snap = tokio::task::spawn_blocking(move || Snapshot::new(*layers)).await;
@@ -226,11 +416,33 @@ impl Writer {
                         seq: self.seq.load(Ordering::Acquire),
                         recent_incidents: self.incidents.len(),
                         subscribers: self.events.receiver_count(),
+                        responders: self.responders.reader().read(|r| r.len()),
                     });
                 }
             }
         }
         tracing::debug!("live world writer stopped");
+    }
+
+    fn next_seq(&self) -> u64 {
+        self.seq.load(Ordering::Acquire) + 1
+    }
+
+    /// Publishes one event with sequence number `seq` (= `next_seq()`).
+    fn emit(&self, seq: u64, topic: Topic, body: EventBody) {
+        self.seq.store(seq, Ordering::Release);
+        // Err only means "no subscribers right now".
+        let _ = self
+            .events
+            .send(Arc::new(StreamEvent { seq, topic, body }));
+    }
+
+    fn emit_features(&self, items: Vec<FeatureItem>) {
+        if items.is_empty() {
+            return;
+        }
+        let seq = self.next_seq();
+        self.emit(seq, Topic::Responders, EventBody::Features(items));
     }
 
     fn publish(&mut self, list: Vec<Incident>) {
@@ -244,16 +456,16 @@ impl Writer {
             }
             let incident = Arc::new(incident);
             self.incidents.insert(incident.clone());
-            let seq = self.seq.load(Ordering::Acquire) + 1;
+            let seq = self.next_seq();
             let msg = json!({"type": "incident", "seq": seq, "feature": incident.to_feature()});
-            let event = Arc::new(StreamEvent {
+            self.emit(
                 seq,
-                position: incident.position,
-                json: Arc::from(msg.to_string()),
-            });
-            self.seq.store(seq, Ordering::Release);
-            // Err only means "no subscribers right now".
-            let _ = self.events.send(event);
+                Topic::Incidents,
+                EventBody::One {
+                    position: Some(incident.position),
+                    json: Arc::from(msg.to_string()),
+                },
+            );
         }
         self.incidents.evict(now);
     }

@@ -17,7 +17,7 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::watch;
 
 use crate::domain::Bbox;
-use crate::live::{StreamEvent, Subscription, WorldHandle};
+use crate::live::{EventBody, StreamEvent, Subscription, Topic, WorldHandle};
 
 /// Slowest link a screen is expected to have (≈ 256 kbit/s), for write budgets.
 const MIN_LINK_BYTES_PER_SEC: f64 = 32.0 * 1024.0;
@@ -26,7 +26,25 @@ const MIN_LINK_BYTES_PER_SEC: f64 = 32.0 * 1024.0;
 pub const MIN_SUBSCRIBE_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Layers a client can subscribe to today.
-pub const STREAM_LAYERS: &[&str] = &["incidents"];
+pub const STREAM_LAYERS: &[&str] = &["incidents", "responders"];
+
+/// What a client subscribed to. Without `layers` a subscribe means
+/// incidents only (what the first screens asked for).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Want {
+    bbox: Bbox,
+    incidents: bool,
+    responders: bool,
+}
+
+impl Want {
+    fn wants(&self, topic: Topic) -> bool {
+        match topic {
+            Topic::Incidents => self.incidents,
+            Topic::Responders => self.responders,
+        }
+    }
+}
 
 #[derive(Debug, Clone, Copy)]
 pub struct StreamSettings {
@@ -57,7 +75,7 @@ impl Default for StreamSettings {
 /// A parsed client message.
 #[derive(Debug, PartialEq)]
 enum ClientMsg {
-    Subscribe(Bbox),
+    Subscribe(Want),
     Ping,
 }
 
@@ -80,13 +98,20 @@ fn parse_client(text: &str) -> Result<ClientMsg, String> {
                 }
                 Some(_) => return Err(error_msg("bbox", "must be four numbers [w,s,e,n]")),
             };
+            let mut want = Want {
+                bbox,
+                incidents: true,
+                responders: false,
+            };
             if let Some(layers) = v.get("layers") {
                 let list = layers
                     .as_array()
                     .ok_or_else(|| error_msg("layers", "must be an array of layer names"))?;
+                want.incidents = false;
                 for l in list {
                     match l.as_str() {
-                        Some(name) if STREAM_LAYERS.contains(&name) => {}
+                        Some("incidents") => want.incidents = true,
+                        Some("responders") => want.responders = true,
                         _ => {
                             return Err(error_msg(
                                 "layers",
@@ -99,7 +124,7 @@ fn parse_client(text: &str) -> Result<ClientMsg, String> {
                     }
                 }
             }
-            Ok(ClientMsg::Subscribe(bbox))
+            Ok(ClientMsg::Subscribe(want))
         }
         Some("ping") => Ok(ClientMsg::Ping),
         Some(other) => Err(error_msg(
@@ -110,15 +135,67 @@ fn parse_client(text: &str) -> Result<ClientMsg, String> {
     }
 }
 
-fn snapshot_msg(sub: &Subscription, bbox: Bbox) -> String {
-    let features: Vec<Value> = sub.incidents.iter().map(|i| i.to_feature()).collect();
-    json!({
+fn snapshot_msg(sub: &Subscription, want: &Want) -> String {
+    let features: Vec<Value> = if want.incidents {
+        sub.incidents.iter().map(|i| i.to_feature()).collect()
+    } else {
+        Vec::new()
+    };
+    let mut msg = json!({
         "type": "snapshot",
         "seq": sub.seq,
-        "bbox": bbox,
+        "bbox": want.bbox,
         "incidents": {"type": "FeatureCollection", "features": features},
-    })
-    .to_string()
+    });
+    if !want.responders {
+        return msg.to_string();
+    }
+    msg["assignments"] = Value::Array(sub.assignments.clone());
+    // Responder features are pre-serialised: splice them in as text.
+    let mut text = msg.to_string();
+    text.pop(); // the closing brace
+    text.push_str(r#","responders":{"type":"FeatureCollection","features":["#);
+    join_into(&mut text, sub.responders.iter().flatten().map(|f| &**f));
+    text.push_str("]}}");
+    text
+}
+
+fn join_into<'a>(out: &mut String, parts: impl Iterator<Item = &'a str>) {
+    for (i, p) in parts.enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(p);
+    }
+}
+
+/// This client's share of an event, as a wire message (None: nothing for it).
+fn message_for(ev: &StreamEvent, want: &Want) -> Option<Utf8Bytes> {
+    if !want.wants(ev.topic) {
+        return None;
+    }
+    match &ev.body {
+        EventBody::One { position, json } => position
+            .is_none_or(|p| want.bbox.contains(p))
+            .then(|| Utf8Bytes::from(&**json)),
+        EventBody::Features(items) => {
+            let mine = items.iter().filter(|it| {
+                match (it.now, it.before) {
+                    (None, None) => true,
+                    (a, b) => a.is_some_and(|p| want.bbox.contains(p))
+                        || b.is_some_and(|p| want.bbox.contains(p)),
+                }
+            });
+            let mut text = format!(r#"{{"type":"responders","seq":{},"features":["#, ev.seq);
+            let before = text.len();
+            join_into(&mut text, mine.map(|it| &*it.json));
+            if text.len() == before {
+                return None;
+            }
+            text.push_str("]}");
+            Some(Utf8Bytes::from(text))
+        }
+    }
 }
 
 struct Session {
@@ -207,7 +284,7 @@ async fn run(
     // Phase 1: wait for the first subscribe.
     let deadline = tokio::time::sleep(s.settings.subscribe_timeout);
     tokio::pin!(deadline);
-    let mut bbox = loop {
+    let mut want = loop {
         tokio::select! {
             _ = &mut deadline => {
                 s.send(error_msg("type", "no subscribe message received in time")).await?;
@@ -225,7 +302,7 @@ async fn run(
             }
         }
     };
-    let mut sub = subscribe(s, world, bbox).await?;
+    let mut sub = subscribe(s, world, want).await?;
     let mut last_subscribe = tokio::time::Instant::now();
     let mut heartbeat = tokio::time::interval(s.settings.heartbeat);
     heartbeat.tick().await;
@@ -238,14 +315,16 @@ async fn run(
             }
             ev = sub.recv() => match ev {
                 Ok(ev) => {
-                    if ev.seq > sub.seq && bbox.contains(ev.position) {
-                        s.send(Utf8Bytes::from(&*ev.json)).await?;
+                    if ev.seq > sub.seq {
+                        if let Some(msg) = message_for(&ev, &want) {
+                            s.send(msg).await?;
+                        }
                     }
                 }
                 Err(RecvError::Lagged(missed)) => {
                     tracing::info!(missed, "stream client fell behind; resyncing");
                     s.send(json!({"type":"resync","reason":format!("client fell {missed} events behind")}).to_string()).await?;
-                    sub = subscribe(s, world, bbox).await?;
+                    sub = subscribe(s, world, want).await?;
                 }
                 Err(RecvError::Closed) => return Ok(()),
             },
@@ -254,9 +333,9 @@ async fn run(
                     Ok(ClientMsg::Subscribe(_)) if last_subscribe.elapsed() < MIN_SUBSCRIBE_INTERVAL => {
                         s.send(error_msg("type", "subscribe at most once per second; the previous subscription stays in force")).await?;
                     }
-                    Ok(ClientMsg::Subscribe(b)) => {
-                        bbox = b;
-                        sub = subscribe(s, world, bbox).await?;
+                    Ok(ClientMsg::Subscribe(w)) => {
+                        want = w;
+                        sub = subscribe(s, world, want).await?;
                         last_subscribe = tokio::time::Instant::now();
                     }
                     Ok(ClientMsg::Ping) => s.send(json!({"type":"pong","seq":world.seq()}).to_string()).await?,
@@ -282,12 +361,12 @@ impl LiveSub {
     }
 }
 
-async fn subscribe(s: &mut Session, world: &WorldHandle, bbox: Bbox) -> Result<LiveSub, Closed> {
+async fn subscribe(s: &mut Session, world: &WorldHandle, want: Want) -> Result<LiveSub, Closed> {
     let sub = world
-        .subscribe(bbox, s.settings.snapshot_limit)
+        .subscribe(want.bbox, s.settings.snapshot_limit, want.responders)
         .await
         .ok_or(Closed)?;
-    s.send(snapshot_msg(&sub, bbox)).await?;
+    s.send(snapshot_msg(&sub, &want)).await?;
     Ok(LiveSub {
         seq: sub.seq,
         events: sub.events,
@@ -305,11 +384,27 @@ mod tests {
                 r#"{"type":"subscribe","bbox":[121,28.5,121.3,28.7],"layers":["incidents"]}"#
             )
             .unwrap(),
-            ClientMsg::Subscribe(Bbox::new(121.0, 28.5, 121.3, 28.7).unwrap())
+            ClientMsg::Subscribe(Want {
+                bbox: Bbox::new(121.0, 28.5, 121.3, 28.7).unwrap(),
+                incidents: true,
+                responders: false
+            })
         );
         assert_eq!(
             parse_client(r#"{"type":"subscribe"}"#).unwrap(),
-            ClientMsg::Subscribe(Bbox::world())
+            ClientMsg::Subscribe(Want {
+                bbox: Bbox::world(),
+                incidents: true,
+                responders: false
+            })
+        );
+        assert_eq!(
+            parse_client(r#"{"type":"subscribe","layers":["responders"]}"#).unwrap(),
+            ClientMsg::Subscribe(Want {
+                bbox: Bbox::world(),
+                incidents: false,
+                responders: true
+            })
         );
         assert_eq!(parse_client(r#"{"type":"ping"}"#).unwrap(), ClientMsg::Ping);
         let field = |t: &str| {

@@ -198,6 +198,16 @@ pub async fn query(pool: &PgPool, q: &IncidentQuery) -> Result<Vec<Incident>, St
     rows.iter().map(from_row).collect()
 }
 
+/// One incident by id.
+pub async fn get(pool: &PgPool, id: i64) -> Result<Option<Incident>, StoreError> {
+    let row = sqlx::query(&format!("select {COLUMNS} from incident where id = $1"))
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+        .during("reading an incident")?;
+    row.as_ref().map(from_row).transpose()
+}
+
 /// The most recent incidents for the live world at start-up.
 pub async fn recent(
     pool: &PgPool,

@@ -3,6 +3,7 @@
 
 pub mod incidents;
 pub mod layers;
+pub mod responders;
 
 use std::time::Duration;
 
@@ -31,6 +32,12 @@ pub enum StoreError {
     },
     #[error("layer {layer}: {reason}")]
     Layer { layer: String, reason: String },
+    /// The change conflicts with the stored state (answered as 409).
+    #[error("conflict on {field}: {reason}")]
+    Conflict { field: String, reason: String },
+    /// A record the change refers to does not exist (answered as 404).
+    #[error("not found: {0}")]
+    Missing(String),
 }
 
 impl StoreError {

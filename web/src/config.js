@@ -48,3 +48,43 @@ export const BACKOFF_MIN_MS = 1000;
 export const BACKOFF_MAX_MS = 30000;
 export const FLASH_MS = 8000;        // new-arrival pulse duration
 export const TZ = 'Asia/Shanghai';
+
+// ---------------------------------------------------------------- responders (警力) and dispatch
+// Status colours follow UX.md §2 except 已派 (dispatched), which the dispatch feature asked to be blue.
+export const RESPONDER_STATUS = [
+  // code, label, colour, shown on the wall
+  ['available', '空闲', '#22C55E', true],
+  ['dispatched', '已派', '#3B82F6', true],
+  ['en_route', '赶赴', '#38BDF8', true],
+  ['on_scene', '到场', '#E879F9', true],
+  ['busy', '忙碌', '#94A3B8', true],
+  ['off_duty', '下线', '#475569', false],
+];
+export const RESPONDER_STATUS_COLOR = Object.fromEntries(RESPONDER_STATUS.map(([k, , c]) => [k, c]));
+export const RESPONDER_STATUS_LABEL = Object.fromEntries(RESPONDER_STATUS.map(([k, l]) => [k, l]));
+// Stale fixes: desaturated fill (per status, mixed towards slate) + dashed ring icon.
+export const RESPONDER_STALE_COLOR = {
+  available: '#5F8A6E', dispatched: '#5B6F93', en_route: '#5F8598', on_scene: '#8C6E93', busy: '#6B7280', off_duty: '#475569',
+};
+export const RESPONDER_TYPES = [
+  // code, label, one-character glyph (drawn client-side into an icon, no glyph server), shape class
+  ['police', '民警', '警', 'person'],
+  ['patrol_car', '巡逻车', '车', 'vehicle'],
+  ['auxiliary', '辅警', '辅', 'person'],
+  ['grid', '网格员', '网', 'small'],
+  ['lawyer', '律师', '律', 'person'],
+  ['prosecutor', '检察官', '检', 'person'],
+  ['cadre', '村干部', '村', 'small'],
+  ['mediator', '调解员', '调', 'small'],
+  ['fire', '消防', '消', 'vehicle'],
+  ['other', '其他', '他', 'person'],
+];
+export const RESPONDER_TYPE_LABEL = Object.fromEntries(RESPONDER_TYPES.map(([k, l]) => [k, l]));
+export const ASSIGNMENT_STATUS_LABEL = {
+  dispatched: '已派待确认', acked: '已确认', declined: '已拒绝', timed_out: '超时未确认', cleared: '已完成',
+};
+export const OPEN_ASSIGNMENT = new Set(['dispatched', 'acked']);
+export const ASSIGNED_RING = '#F8FAFC';   // "已派" ring around an incident (white: not a status or priority colour)
+export const RANK_COLORS = ['#F8FAFC', '#E2E8F0', '#CBD5E1', '#94A3B8', '#94A3B8']; // candidate lines, rank 1..5
+export const GLYPH_MINZOOM = 13;         // type glyphs on responders only when zoomed in
+export const NOTICE_MS = 20000;          // re-offer / decline notices on the wall

@@ -2,11 +2,16 @@ import maplibregl from 'maplibre-gl';
 import 'maplibre-gl/dist/maplibre-gl.css';
 import './style.css';
 import {
-  PALETTE, TOWNSHIP_FILLS, SOURCES, SOURCE_NAME, SOURCE_SHORT, PRIORITY_NAME, DISTRICT_BBOX, LAYERS,
+  PALETTE, SOURCES, SOURCE_NAME, SOURCE_SHORT, PRIORITY_NAME, DISTRICT_BBOX,
   MAX_INCIDENTS, MAX_LIST_ROWS, FLUSH_MS, PANEL_MS, FLASH_MS, TZ,
+  RESPONDER_STATUS, ASSIGNED_RING, NOTICE_MS,
 } from './config.js';
-import { bboxOf, labelPoint } from './geo.js';
+import { bboxOf } from './geo.js';
 import { IncidentStream, streamUrl } from './stream.js';
+import {
+  EMPTY, emptyStyle, fetchLayers, addStaticLayers, createLabels, pxFn, PRIO_COLOR_EXPR, prioColorOf,
+} from './basemap.js';
+import { ResponderStore, AssignmentBook, addResponderLayers } from './responders.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -21,8 +26,17 @@ const state = {
   lastMessageAt: 0,
   errors: [],
   layers: {},             // fetched FeatureCollections by layer name
+  responders: null,       // id → Feature (latest applied), set below
+  assignments: null,      // assignment id → assignment
+  assignedIncidents: null, // incident id (string) → Set(open assignment id)
+  notices: [],            // [{ kind, text, at }] re-offer / decline notices shown on the wall
 };
 window.lianqin = state;
+const rsp = new ResponderStore();
+const book = new AssignmentBook();
+state.responders = rsp.features;
+state.assignments = book.byId;
+state.assignedIncidents = book.openByIncident;
 
 // ---------------------------------------------------------------- clock & time formatting
 const fmtDate = new Intl.DateTimeFormat('zh-CN', { timeZone: TZ, year: 'numeric', month: '2-digit', day: '2-digit', weekday: 'short' });
@@ -56,12 +70,7 @@ setInterval(tickClock, 250);
 // ---------------------------------------------------------------- map
 const map = new maplibregl.Map({
   container: 'map',
-  style: {
-    version: 8,
-    name: 'lianqin-bigscreen',
-    sources: {},
-    layers: [{ id: 'background', type: 'background', paint: { 'background-color': PALETTE.background } }],
-  },
+  style: emptyStyle('lianqin-bigscreen'),
   bounds: [[DISTRICT_BBOX[0], DISTRICT_BBOX[1]], [DISTRICT_BBOX[2], DISTRICT_BBOX[3]]],
   fitBoundsOptions: { padding: 40 },
   interactive: false,          // the wall is display-only (UX.md §1.1)
@@ -79,154 +88,40 @@ map.on('error', (e) => {
 });
 new ResizeObserver(() => map.resize()).observe($('map'));
 
-const EMPTY = { type: 'FeatureCollection', features: [] };
 const layerData = state.layers;
+const px = pxFn();
+const { addLabels: addLabelsTo, declutter } = createLabels(map);
+const addLabels = () => addLabelsTo(layerData);
 
-async function fetchLayer(name) {
-  const r = await fetch(`./api/v1/layers/${name}`, { headers: { Accept: 'application/geo+json, application/json' } });
-  if (!r.ok) throw new Error(`${name}: HTTP ${r.status}`);
-  const fc = await r.json();
-  if (!fc || fc.type !== 'FeatureCollection') throw new Error(`${name}: 不是 FeatureCollection`);
-  return fc;
-}
-
-// Map paint sizes follow the page's rem (1rem = 16 px at 1920 wide, 32 px at 3840), so symbols on a 4K wall
-// are as big relative to the screen as on a 1080p one, while the canvas keeps real device pixels.
-const UI_SCALE = Math.max(0.75, (parseFloat(getComputedStyle(document.documentElement).fontSize) || 16) / 16);
-const px = (n) => Math.round(n * UI_SCALE * 100) / 100;
-
-function addStaticLayers() {
-  const townships = layerData.townships || EMPTY;
-  townships.features.forEach((f, i) => { f.properties = { ...(f.properties || {}), _fill: TOWNSHIP_FILLS[i % TOWNSHIP_FILLS.length] }; });
-
-  map.addSource('boundary', { type: 'geojson', data: layerData.boundary || EMPTY });
-  map.addSource('townships', { type: 'geojson', data: townships, promoteId: 'code' });
-  map.addSource('grids', { type: 'geojson', data: layerData.grids || EMPTY, promoteId: 'code' });
-  map.addSource('stations', { type: 'geojson', data: layerData.stations || EMPTY, promoteId: 'code' });
-  map.addSource('posts', { type: 'geojson', data: layerData.posts || EMPTY, promoteId: 'code' });
+function addLiveLayers() {
   map.addSource('incidents', { type: 'geojson', data: EMPTY, promoteId: 'id' });
-
-  // district mask glow under everything
-  map.addLayer({ id: 'boundary-fill', type: 'fill', source: 'boundary', paint: { 'fill-color': '#0a2370', 'fill-opacity': 0.9 } });
-  map.addLayer({
-    id: 'townships-fill', type: 'fill', source: 'townships',
-    paint: { 'fill-color': ['get', '_fill'], 'fill-opacity': 0.85 },
-  });
-  map.addLayer({
-    id: 'grids-line', type: 'line', source: 'grids',
-    paint: {
-      'line-color': PALETTE.gridLine,
-      'line-width': ['interpolate', ['linear'], ['zoom'], 9, px(0.3), 13, px(1.2)],
-      'line-opacity': ['interpolate', ['linear'], ['zoom'], 9, 0.12, 11, 0.35, 13, 0.7],
-    },
-  });
-  map.addLayer({
-    id: 'townships-line', type: 'line', source: 'townships',
-    paint: { 'line-color': PALETTE.townshipLine, 'line-width': ['interpolate', ['linear'], ['zoom'], 9, px(0.8), 13, px(2)], 'line-opacity': 0.9 },
-  });
-  map.addLayer({
-    id: 'boundary-glow', type: 'line', source: 'boundary',
-    paint: { 'line-color': PALETTE.boundary, 'line-width': px(10), 'line-blur': px(8), 'line-opacity': 0.45 },
-  });
-  map.addLayer({
-    id: 'boundary-line', type: 'line', source: 'boundary',
-    layout: { 'line-join': 'round' },
-    paint: { 'line-color': PALETTE.boundary, 'line-width': px(2.5) },
-  });
-  map.addLayer({
-    id: 'posts-circle', type: 'circle', source: 'posts',
-    paint: {
-      'circle-color': PALETTE.post,
-      'circle-radius': ['interpolate', ['linear'], ['zoom'], 9, ['match', ['get', 'kind'], '派出所', px(4), px(2.5)], 14, ['match', ['get', 'kind'], '派出所', px(7), px(5)]],
-      'circle-stroke-color': '#051655', 'circle-stroke-width': px(1), 'circle-opacity': 0.9,
-    },
-  });
-  map.addLayer({
-    id: 'stations-circle', type: 'circle', source: 'stations',
-    paint: {
-      'circle-color': '#0b1f5c',
-      'circle-radius': ['interpolate', ['linear'], ['zoom'], 9, px(5), 14, px(9)],
-      'circle-stroke-color': PALETTE.station,
-      'circle-stroke-width': px(2.5),
-      'circle-stroke-opacity': ['case', ['==', ['get', 'approximate'], true], 0.6, 1],
-    },
-  });
-  // incidents: P1 halo, then the priority-coloured dot with a white outline
-  const prioColor = ['match', ['coalesce', ['get', 'priority'], 0],
-    1, PALETTE.priority[1], 2, PALETTE.priority[2], 3, PALETTE.priority[3], 4, PALETTE.priority[4], PALETTE.priorityNone];
+  // responders under the incidents: incidents stay the loudest thing on the map
+  addResponderLayers(map, px);
+  // incidents: P1 halo (until assigned), 已派 ring, then the priority-coloured dot with a white outline
   map.addLayer({
     id: 'incidents-halo', type: 'circle', source: 'incidents',
-    filter: ['==', ['get', 'priority'], 1],
+    filter: ['all', ['==', ['get', 'priority'], 1], ['!=', ['get', '_assigned'], true]],
     paint: { 'circle-color': PALETTE.priority[1], 'circle-radius': px(16), 'circle-opacity': 0.28, 'circle-blur': 0.4 },
+  });
+  map.addLayer({
+    id: 'incidents-assigned', type: 'circle', source: 'incidents',
+    filter: ['==', ['get', '_assigned'], true],
+    paint: {
+      'circle-color': 'rgba(0,0,0,0)',
+      'circle-radius': ['interpolate', ['linear'], ['zoom'], 9, px(12.5), 14, px(17)],
+      'circle-stroke-color': ASSIGNED_RING, 'circle-stroke-width': px(2.5), 'circle-stroke-opacity': 0.95,
+    },
   });
   map.addLayer({
     id: 'incidents-circle', type: 'circle', source: 'incidents',
     paint: {
-      'circle-color': prioColor,
+      'circle-color': PRIO_COLOR_EXPR,
       'circle-radius': ['interpolate', ['linear'], ['zoom'], 9, ['match', ['coalesce', ['get', 'priority'], 0], 1, px(8), 2, px(7), px(6)], 14, px(11)],
       'circle-stroke-color': '#FFFFFF',
       'circle-stroke-width': px(2),
       'circle-opacity': ['case', ['==', ['get', 'demo'], true], 0.75, 1],
     },
   });
-}
-
-// ---------------------------------------------------------------- HTML labels (no glyph server: DOM markers)
-// MapLibre symbol text needs a glyphs URL (PBF ranges) that nothing on our origin serves, so names are DOM
-// markers: the browser's own CJK fonts render them crisply at device pixels. A greedy collision pass hides
-// what does not fit; point labels try four placements around their symbol first.
-const labels = []; // { wrap, el, prio, placements }
-const POINT_PLACEMENTS = ['pl-r', 'pl-l', 'pl-t', 'pl-b'];
-const AREA_PLACEMENTS = ['pl-c', 'pl-c pl-sm', 'pl-cu pl-sm', 'pl-cd pl-sm'];
-const ALL_PL = ['pl-r', 'pl-l', 'pl-t', 'pl-b', 'pl-c', 'pl-cu', 'pl-cd', 'pl-sm'];
-function addLabel(lngLat, text, cls, prio, { title = '', point = false, approximate = false } = {}) {
-  const wrap = document.createElement('div');
-  wrap.className = 'lbl-anchor';
-  const el = document.createElement('span');
-  el.className = `map-label ${cls}${approximate ? ' lbl-approx' : ''}`;
-  el.textContent = text;
-  if (title) el.title = title;
-  wrap.appendChild(el);
-  new maplibregl.Marker({ element: wrap, anchor: 'center' }).setLngLat(lngLat).addTo(map);
-  labels.push({ wrap, el, prio, placements: point ? POINT_PLACEMENTS : AREA_PLACEMENTS });
-}
-
-function addLabels() {
-  for (const f of (layerData.townships || EMPTY).features) {
-    const p = labelPoint(f.geometry);
-    if (p && f.properties?.name) addLabel(p, f.properties.name, 'lbl-township', 3, { title: f.properties.kind || '' });
-  }
-  for (const f of (layerData.stations || EMPTY).features) {
-    const p = f.geometry?.type === 'Point' ? f.geometry.coordinates : labelPoint(f.geometry);
-    const pr = f.properties || {};
-    if (p && pr.name) addLabel(p, pr.name, 'lbl-station', 2, { title: pr.kind || '', point: true, approximate: pr.approximate === true });
-  }
-  for (const f of (layerData.posts || EMPTY).features) {
-    const pr = f.properties || {};
-    if (f.geometry?.type === 'Point' && pr.name && pr.kind === '派出所') {
-      addLabel(f.geometry.coordinates, pr.name, 'lbl-post', 1, { title: pr.kind, point: true, approximate: pr.approximate === true });
-    }
-  }
-  declutter();
-  map.on('moveend', declutter);
-  map.on('resize', declutter);
-}
-
-function declutter() {
-  const placed = [];
-  const sorted = [...labels].sort((a, b) => b.prio - a.prio);
-  for (const l of sorted) l.el.style.display = '';
-  for (const l of sorted) {
-    let ok = false;
-    for (const pl of l.placements) {
-      l.el.classList.remove(...ALL_PL);
-      l.el.classList.add(...pl.split(' '));
-      const r = l.el.getBoundingClientRect();
-      const box = { l: r.left - 3, r: r.right + 3, t: r.top - 2, b: r.bottom + 2 };
-      if (!placed.some((q) => box.l < q.r && box.r > q.l && box.t < q.b && box.b > q.t)) { placed.push(box); ok = true; break; }
-    }
-    if (!ok) l.el.style.display = 'none';
-  }
 }
 
 // ---------------------------------------------------------------- incidents store, coalesced map flush
@@ -291,25 +186,43 @@ function scheduleFlush() {
   flushTimer = setTimeout(flush, wait);
 }
 
+// What the map draws for an incident: its record plus `_assigned` (an open assignment exists).
+function drawn(f) {
+  const assigned = book.openByIncident.has(String(f.id));
+  return assigned ? { ...f, properties: { ...f.properties, _assigned: true } } : f;
+}
+
+/** An assignment changed: redraw its incident (ring) without touching anything else. */
+function touchIncident(id) {
+  const f = state.incidents.get(id) ?? state.incidents.get(Number(id)) ?? state.incidents.get(String(id));
+  if (!f) return;
+  pending.add.set(f.id, f);
+  pending.remove.delete(f.id);
+  rowCache.delete(f.id); // the row shows 已派 too
+}
+
 function flush() {
   flushTimer = null;
   if (!mapReady) { scheduleFlush(); return; }
   lastFlush = Date.now();
   const src = map.getSource('incidents');
+  const all = () => ({ type: 'FeatureCollection', features: [...state.incidents.values()].map(drawn) });
   if (pending.reset) {
-    src.setData({ type: 'FeatureCollection', features: [...state.incidents.values()] });
+    src.setData(all());
   } else if (pending.add.size || pending.remove.size) {
     try {
-      src.updateData({ add: [...pending.add.values()], remove: [...pending.remove] });
+      src.updateData({ add: [...pending.add.values()].map(drawn), remove: [...pending.remove] });
     } catch (e) {
       console.warn('[incidents] updateData failed, falling back to setData', e);
-      src.setData({ type: 'FeatureCollection', features: [...state.incidents.values()] });
+      src.setData(all());
     }
   }
   pending.reset = false; pending.add.clear(); pending.remove.clear();
+  if (rsp.dirty) rsp.flush(map);
   runFlashes();
   renderList();
   renderCounts();
+  renderForce();
 }
 
 // new-arrival pulse: a short-lived DOM ring over the map (cheap, no continuous repaint)
@@ -327,7 +240,6 @@ function runFlashes() {
   }
 }
 
-const prioColorOf = (p) => PALETTE.priority[p] || PALETTE.priorityNone;
 
 // ---------------------------------------------------------------- right column
 const esc = (s) => String(s ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[c]));
@@ -347,10 +259,19 @@ function rowHtml(f) {
       <span class="prio">${prio ? esc(PRIORITY_NAME[prio] || `P${prio}`) : '未定级'}</span>
       <span class="cat">${esc(p.category || '未分类')}</span>
       ${p.demo ? '<span class="badge demo">演示</span>' : ''}
+      ${assignedBadge(f.id)}
       <span class="time" title="${esc(t || '')}">${d && !Number.isNaN(d.getTime()) ? esc(timeText(d)) : '--:--:--'}</span>
     </div>
     <div class="inc-l2">${esc(where)}${where && desc ? ' · ' : ''}<span class="desc">${esc(desc)}</span></div>
     <div class="inc-l3">${esc(j.township_name || '辖区未定')}${j.station_name ? ` · ${esc(j.station_name)}` : ''}${j.grid_name ? ` · ${esc(j.grid_name)}` : ''}${j.post_name ? ` · ${esc(j.post_name)}` : ''}</div>`;
+}
+
+function assignedBadge(id) {
+  const open = book.openFor(id);
+  if (!open.length) return '';
+  const names = open.map((a) => a.responder_name || rsp.features.get(String(a.responder_id))?.properties.name || a.responder_id);
+  const acked = open.some((a) => a.status === 'acked');
+  return `<span class="badge assigned${acked ? ' acked' : ''}" title="${esc(names.join('、'))}">${acked ? '已确认' : '已派'} ${esc(names[0])}${names.length > 1 ? ` 等${names.length}` : ''}</span>`;
 }
 
 function renderList() {
@@ -424,6 +345,70 @@ function renderCounts() {
 }
 refreshTodayStats();
 
+// ---------------------------------------------------------------- 警力态势 (counts by status, from the features held)
+function renderForce() {
+  const c = rsp.counts();
+  $('force-total').textContent = String(c.total - c.off_duty);
+  $('force-counts').innerHTML = RESPONDER_STATUS.map(([k, name, color]) => `<div class="fc fc-${k}${c[k] ? '' : ' zero'}" style="--c:${color}" data-status="${k}">
+      <span class="fc-n">${c[k]}</span><span class="fc-name">${esc(name)}</span></div>`).join('')
+    + `<div class="fc fc-stale${c.stale ? '' : ' zero'}" data-status="stale"><span class="fc-n">${c.stale}</span><span class="fc-name">定位过期</span></div>`;
+  $('force-bar').innerHTML = RESPONDER_STATUS.filter(([k, , , shown]) => shown && c[k])
+    .map(([k, name, color]) => `<span style="flex:${c[k]};background:${color}" title="${esc(name)} ${c[k]}"></span>`).join('');
+  $('force-bar').hidden = c.total - c.off_duty === 0;
+  $('force-sub').textContent = c.total ? `在岗 ${c.total - c.off_duty} · 下线 ${c.off_duty}${c.noFix ? ` · 无定位 ${c.noFix}` : ''}` : '暂无警力数据';
+}
+
+// ---------------------------------------------------------------- assignments: 已派 rings, re-offer notices
+const pendingNotices = new Map(); // old assignment id → timer (waiting for its replacement to arrive)
+const nameOf = (a) => (a && (a.responder_name || rsp.features.get(String(a.responder_id))?.properties.name || a.responder_id)) || '?';
+
+function applyAssignment(a) {
+  const r = book.apply(a);
+  if (!r) return;
+  for (const id of r.incidentIds) touchIncident(id);
+  const { prev, cur } = r;
+  const changed = !prev || prev.status !== cur.status;
+  if (changed && (cur.status === 'timed_out' || cur.status === 'declined')) {
+    // The replacement may arrive just before or just after this message: wait briefly for it.
+    const tryShow = (final) => {
+      const rep = book.replacementOf(cur);
+      if (rep && (rep.responder_id || rep.responder_name)) { showReoffer(cur, rep); return true; }
+      if (final) showReoffer(cur, null);
+      return false;
+    };
+    if (!tryShow(false)) pendingNotices.set(cur.id, setTimeout(() => { pendingNotices.delete(cur.id); tryShow(true); }, 2500));
+  }
+  // a new assignment that replaces one we are waiting on
+  if (cur.replaces !== undefined && cur.replaces !== null && pendingNotices.has(cur.replaces)) {
+    clearTimeout(pendingNotices.get(cur.replaces));
+    pendingNotices.delete(cur.replaces);
+    showReoffer(book.byId.get(cur.replaces), cur);
+  }
+  scheduleFlush();
+}
+
+function showReoffer(old, rep) {
+  if (!old) return;
+  const why = old.status === 'declined' ? '拒绝接警' : '超时未确认';
+  const inc = `警情 #${old.incident_id}`;
+  const text = rep ? `${why}，已改派 ${nameOf(old)} → ${nameOf(rep)}` : `${why}：${nameOf(old)}（${inc}），待改派`;
+  pushNotice({ kind: old.status, text, sub: inc, at: Date.now() });
+}
+
+function pushNotice(n) {
+  state.notices.push(n);
+  if (state.notices.length > 20) state.notices.shift();
+  const box = $('notices');
+  const el = document.createElement('div');
+  el.className = `notice notice-${n.kind}`;
+  el.setAttribute('role', 'status');
+  el.innerHTML = `<span class="notice-icon" aria-hidden="true">⏱</span><span class="notice-text">${esc(n.text)}</span><span class="notice-sub">${esc(n.sub || '')} · ${esc(timeText(new Date(n.at)))}</span>`;
+  box.prepend(el);
+  while (box.children.length > 4) box.lastElementChild.remove();
+  setTimeout(() => el.remove(), NOTICE_MS);
+}
+state.applyAssignment = applyAssignment; // test hook: the same path the stream's `assignment` messages take
+
 // ---------------------------------------------------------------- connection status UI
 let connInfo = { retryAt: 0, downSince: 0 };
 function renderConn() {
@@ -456,27 +441,31 @@ let districtBbox = DISTRICT_BBOX;
 const stream = new IncidentStream({
   url: streamUrl(),
   bbox: districtBbox,
+  layers: ['incidents', 'responders'],
   handlers: {
     onMessage: () => { state.lastMessageAt = Date.now(); },
-    onSnapshot: (seq, fc) => { applySnapshot(seq, fc); refreshTodayStats(); },
+    onSnapshot: (seq, fc, msg) => {
+      rsp.snapshot(msg.responders || EMPTY);
+      book.snapshot(Array.isArray(msg.assignments) ? msg.assignments : []);
+      rowCache.clear();
+      applySnapshot(seq, fc);
+      refreshTodayStats();
+    },
+    onResponders: (seq, feats) => { state.lastSeq = seq; rsp.apply(feats); scheduleFlush(); },
+    onAssignment: (seq, a) => { state.lastSeq = seq; applyAssignment(a); },
     onIncident: (seq, f) => {
       const id = f?.properties?.id ?? f?.id;
       if (id !== undefined && !state.incidents.has(id)) recentFlash.set(id, Date.now());
       applyIncident(seq, f);
     },
-    onReset: () => resetIncidents(),
+    onReset: () => { rsp.clear(); book.clear(); resetIncidents(); },
     onState: (s, info) => { state.connection = s; connInfo = info; renderConn(); },
     onError: (m) => { state.errors.push(`stream: ${m}`); console.warn('[stream]', m); },
   },
 });
 
 async function boot() {
-  const results = await Promise.allSettled(LAYERS.map(fetchLayer));
-  const errs = [];
-  results.forEach((r, i) => {
-    if (r.status === 'fulfilled') layerData[LAYERS[i]] = r.value;
-    else errs.push(`${LAYERS[i]} 图层加载失败`);
-  });
+  const errs = await fetchLayers(layerData);
   if (errs.length) { const el = $('layer-errors'); el.hidden = false; el.textContent = errs.join('；'); }
   const bb = layerData.boundary && bboxOf(layerData.boundary);
   // round outward (w,s down; e,n up) so no edge of the district is cut off
@@ -484,7 +473,8 @@ async function boot() {
   stream.start();
 
   if (!map.loaded()) await new Promise((res) => map.once('load', res));
-  addStaticLayers();
+  addStaticLayers(map, layerData, px);
+  addLiveLayers();
   mapReady = true;
   if (bb) map.fitBounds([[bb[0], bb[1]], [bb[2], bb[3]]], { padding: { top: 40, bottom: 40, left: 40, right: 40 }, duration: 0 });
   addLabels();

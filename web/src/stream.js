@@ -1,5 +1,6 @@
-// WebSocket client for /api/v1/stream: subscribe → snapshot → incident deltas (seq-ordered),
-// heartbeat watchdog, resync, reconnect with exponential backoff + full jitter (1 s → 30 s).
+// WebSocket client for /api/v1/stream: subscribe → snapshot → incident / responders / assignment deltas
+// (one seq order per connection), heartbeat watchdog, resync, reconnect with exponential backoff + full
+// jitter (1 s → 30 s).
 import {
   BACKOFF_MIN_MS, BACKOFF_MAX_MS, HEARTBEAT_TIMEOUT_MS, OFFLINE_AFTER_MS,
 } from './config.js';
@@ -10,14 +11,19 @@ export function streamUrl(loc = window.location) {
 }
 
 /**
- * handlers: onSnapshot(seq, featureCollection), onIncident(seq, feature), onReset(reason),
- *           onMessage(), onState(state, info), onError(msg)
+ * handlers: onSnapshot(seq, incidentsFC, msg), onIncident(seq, feature), onResponders(seq, features),
+ *           onAssignment(seq, assignment), onReset(reason), onMessage(), onState(state, info), onError(msg)
+ * layers: what to subscribe to (default ["incidents"]). If the server refuses a layer before the first
+ * snapshot (an older server without "responders"), the client falls back to ["incidents"] and says so
+ * through onError, so the incident picture keeps working.
  */
 export class IncidentStream {
-  constructor({ url, bbox, handlers }) {
+  constructor({ url, bbox, handlers, layers = ['incidents'] }) {
     this.url = url;
     this.bbox = bbox;
     this.h = handlers;
+    this.layers = layers;
+    this.refusedLayers = false;
     this.ws = null;
     this.attempt = 0;
     this.state = 'reconnecting';
@@ -54,7 +60,7 @@ export class IncidentStream {
     ws.onopen = () => {
       if (ws !== this.ws) return; // stale socket (traccar-web#896)
       this.lastMessageAt = Date.now();
-      ws.send(JSON.stringify({ type: 'subscribe', bbox: this.bbox, layers: ['incidents'] }));
+      this._subscribe(ws);
     };
     ws.onmessage = (ev) => {
       if (ws !== this.ws) return;
@@ -71,6 +77,19 @@ export class IncidentStream {
     ws.onerror = () => { /* onclose follows */ };
   }
 
+  _subscribe(ws = this.ws) {
+    const layers = this.refusedLayers ? ['incidents'] : this.layers;
+    ws?.send(JSON.stringify({ type: 'subscribe', bbox: this.bbox, layers }));
+  }
+
+  _fresh(msg) {
+    if (this.awaitingSnapshot) return false; // state is rebuilt from the next snapshot
+    const seq = Number(msg.seq);
+    if (!Number.isFinite(seq) || (this.lastSeq !== null && seq <= this.lastSeq)) return false; // out of order / duplicate
+    this.lastSeq = seq;
+    return true;
+  }
+
   _handle(msg) {
     this.h.onMessage?.(msg);
     switch (msg.type) {
@@ -83,17 +102,18 @@ export class IncidentStream {
           this.downSince = 0;
         }
         this._setState('open');
-        this.h.onSnapshot?.(this.lastSeq, msg.incidents || { type: 'FeatureCollection', features: [] });
+        this.h.onSnapshot?.(this.lastSeq, msg.incidents || { type: 'FeatureCollection', features: [] }, msg);
         break;
       }
-      case 'incident': {
-        if (this.awaitingSnapshot) return; // state is rebuilt from the next snapshot
-        const seq = Number(msg.seq);
-        if (!Number.isFinite(seq) || (this.lastSeq !== null && seq <= this.lastSeq)) return; // out of order / duplicate
-        this.lastSeq = seq;
-        if (msg.feature) this.h.onIncident?.(seq, msg.feature);
+      case 'incident':
+        if (this._fresh(msg) && msg.feature) this.h.onIncident?.(this.lastSeq, msg.feature);
         break;
-      }
+      case 'responders':
+        if (this._fresh(msg) && Array.isArray(msg.features)) this.h.onResponders?.(this.lastSeq, msg.features);
+        break;
+      case 'assignment':
+        if (this._fresh(msg) && msg.assignment) this.h.onAssignment?.(this.lastSeq, msg.assignment);
+        break;
       case 'heartbeat':
         break;
       case 'resync':
@@ -103,6 +123,13 @@ export class IncidentStream {
         this.h.onReset?.(msg.reason || 'resync');
         break;
       case 'error':
+        if (this.awaitingSnapshot && !this.refusedLayers && this.layers.length > 1
+          && /layer/i.test(`${msg.field ?? ''} ${msg.reason ?? ''}`)) {
+          this.refusedLayers = true; // older server: keep the incident picture alive
+          this.h.onError?.(`订阅 ${this.layers.join(',')} 被拒绝 (${msg.reason ?? ''})，仅订阅 incidents`);
+          setTimeout(() => this._subscribe(), 1100); // ≤ 1 subscribe per second (STREAM.md)
+          break;
+        }
         this.h.onError?.(`${msg.field ?? ''} ${msg.reason ?? ''}`.trim());
         break;
       default:

@@ -9,6 +9,8 @@
 //! (东城/西城/南城/北城), and about one in five a repeat call from near an
 //! earlier place (the repeat-call pattern later clustering work looks for).
 
+pub mod roster;
+
 use std::collections::VecDeque;
 use std::time::Duration;
 
@@ -90,7 +92,7 @@ const ROADS: &[&str] = &[
 ];
 const REPEAT_SHARE: f64 = 0.2;
 
-fn township_weight(area: &Area) -> u32 {
+pub(crate) fn township_weight(area: &Area) -> u32 {
     let kind = area
         .props
         .get("kind")
