@@ -27,6 +27,16 @@ pub enum ApiError {
     Unavailable(&'static str),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Any other 4xx with a field and a reason (e.g. 404 for an unknown
+    /// device id, 422 for a fix refused by the position filters).
+    #[error("{status}: {field}: {reason}")]
+    Refused {
+        status: StatusCode,
+        error: &'static str,
+        field: String,
+        reason: String,
+        extra: serde_json::Value,
+    },
 }
 
 impl ApiError {
@@ -84,6 +94,21 @@ impl IntoResponse for ApiError {
                     StatusCode::SERVICE_UNAVAILABLE,
                     json!({"error": "unavailable", "reason": why}),
                 )
+            }
+            ApiError::Refused {
+                status,
+                error,
+                field,
+                reason,
+                extra,
+            } => {
+                let mut body = json!({"error": error, "field": field, "reason": reason});
+                if let (Some(b), Some(x)) = (body.as_object_mut(), extra.as_object()) {
+                    for (k, v) in x {
+                        b.insert(k.clone(), v.clone());
+                    }
+                }
+                (*status, body)
             }
             ApiError::Store(StoreError::Conflict { field, reason }) => (
                 StatusCode::CONFLICT,

@@ -5,6 +5,7 @@ mod api;
 pub mod error;
 pub mod geojson;
 mod openapi;
+mod responders;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -99,6 +100,35 @@ pub fn router(state: AppState, web_dir: Option<PathBuf>) -> Router {
                 .get(api::get_incidents)
                 .layer(DefaultBodyLimit::max(state.limits.body_bytes)),
         )
+        .route(
+            "/api/v1/responders",
+            post(responders::post_responders)
+                .get(responders::list_responders)
+                .layer(DefaultBodyLimit::max(state.limits.body_bytes)),
+        )
+        .route(
+            "/api/v1/responders/positions",
+            post(responders::post_positions).layer(DefaultBodyLimit::max(state.limits.body_bytes)),
+        )
+        .route("/api/v1/responders/nearest", get(responders::nearest))
+        .route("/api/v1/responders/{id}", get(responders::get_responder))
+        .route("/api/v1/responders/{id}/status", post(responders::post_status))
+        .route("/api/v1/responders/{id}/track", get(responders::track))
+        .route(
+            "/osmand",
+            get(responders::osmand)
+                .post(responders::osmand)
+                .layer(DefaultBodyLimit::max(64 * 1024)),
+        )
+        .route("/api/v1/incidents/{id}/candidates", get(responders::candidates))
+        .route("/api/v1/incidents/{id}/assign", post(responders::assign))
+        .route(
+            "/api/v1/incidents/{id}/assignments",
+            get(responders::incident_assignments),
+        )
+        .route("/api/v1/assignments/{id}/ack", post(responders::ack))
+        .route("/api/v1/assignments/{id}/decline", post(responders::decline))
+        .route("/api/v1/stats/positions", get(responders::position_stats))
         .fallback(api::not_found)
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,

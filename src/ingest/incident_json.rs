@@ -160,7 +160,7 @@ fn parse_one(
     })
 }
 
-fn required_str<'a>(
+pub(crate) fn required_str<'a>(
     obj: &'a Map<String, Value>,
     name: &str,
     prefix: &str,
@@ -175,7 +175,7 @@ fn required_str<'a>(
     }
 }
 
-fn required_number(obj: &Map<String, Value>, name: &str, prefix: &str) -> Result<f64, FieldError> {
+pub(crate) fn required_number(obj: &Map<String, Value>, name: &str, prefix: &str) -> Result<f64, FieldError> {
     match obj.get(name) {
         None | Some(Value::Null) => Err(FieldError::new(format!("{prefix}{name}"), "is required")),
         Some(Value::Number(n)) => n
@@ -188,7 +188,7 @@ fn required_number(obj: &Map<String, Value>, name: &str, prefix: &str) -> Result
     }
 }
 
-fn optional_str(
+pub(crate) fn optional_str(
     obj: &Map<String, Value>,
     name: &str,
     prefix: &str,
@@ -218,7 +218,7 @@ fn optional_str(
 }
 
 /// PostgreSQL text cannot hold U+0000; refuse it here rather than fail the insert.
-fn no_nul(s: &str, name: &str, prefix: &str) -> Result<(), FieldError> {
+pub(crate) fn no_nul(s: &str, name: &str, prefix: &str) -> Result<(), FieldError> {
     if s.contains('\0') {
         Err(FieldError::new(
             format!("{prefix}{name}"),

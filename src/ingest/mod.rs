@@ -7,6 +7,8 @@
 
 pub mod incident_json;
 pub mod layer_file;
+pub mod osmand;
+pub mod responder_json;
 
 use crate::domain::{Incident, JurisdictionSummary, NewIncident};
 use crate::live::WorldHandle;

@@ -124,12 +124,15 @@ enum Command {
     },
     ReplaceLayers(Box<Layers>),
     Stats(oneshot::Sender<WorldStats>),
-    Upserted(Vec<(ResponderSpec, Status, DateTime<Utc>)>),
+    Upserted(
+        Vec<(ResponderSpec, Status, DateTime<Utc>)>,
+        oneshot::Sender<()>,
+    ),
     Positions {
         fixes: Vec<(String, Fix)>,
         reply: oneshot::Sender<Vec<FixResult>>,
     },
-    Duty(DutyChange),
+    Duty(DutyChange, oneshot::Sender<()>),
     TakeUnflushed(oneshot::Sender<FlushBatch>),
 }
 
@@ -231,9 +234,11 @@ impl WorldHandle {
         &self.counters
     }
 
-    /// Roster rows just committed: index them and publish.
+    /// Roster rows just committed: index them and publish. Returns once
+    /// the writer has applied them (so an answer built afterwards shows them).
     pub async fn responders_upserted(&self, rows: Vec<(ResponderSpec, Status, DateTime<Utc>)>) {
-        if self.commands.send(Command::Upserted(rows)).await.is_err() {
+        let (tx, rx) = oneshot::channel();
+        if self.commands.send(Command::Upserted(rows, tx)).await.is_err() || rx.await.is_err() {
             tracing::warn!("live world stopped; roster changes will be loaded at next start");
         }
     }
@@ -249,9 +254,11 @@ impl WorldHandle {
         rx.await.ok()
     }
 
-    /// A committed change of statuses/assignments: apply and publish at once.
+    /// A committed change of statuses/assignments: apply and publish at
+    /// once. Returns once the writer has applied it.
     pub async fn duty(&self, change: DutyChange) {
-        if self.commands.send(Command::Duty(change)).await.is_err() {
+        let (tx, rx) = oneshot::channel();
+        if self.commands.send(Command::Duty(change, tx)).await.is_err() || rx.await.is_err() {
             tracing::warn!("live world stopped; duty change will be loaded at next start");
         }
     }
@@ -374,14 +381,15 @@ impl Writer {
                     };
                     let _ = reply.send(sub);
                 }
-                Command::Upserted(rows) => {
+                Command::Upserted(rows, done) => {
                     let items = self.responders.upserted(rows, Utc::now());
                     self.emit_features(items);
+                    let _ = done.send(());
                 }
                 Command::Positions { fixes, reply } => {
                     let _ = reply.send(self.responders.positions(fixes, Utc::now()));
                 }
-                Command::Duty(change) => {
+                Command::Duty(change, done) => {
                     let (items, assignments) = self.responders.duty(&change, Utc::now());
                     self.emit_features(items);
                     for a in assignments {
@@ -396,6 +404,7 @@ impl Writer {
                             },
                         );
                     }
+                    let _ = done.send(());
                 }
                 Command::TakeUnflushed(reply) => {
                     let _ = reply.send(self.responders.take_batch());
