@@ -35,13 +35,17 @@ pub enum Command {
         #[arg(long)]
         demo: bool,
     },
-    /// Load GeoJSON layer files into PostGIS, replacing each layer whole.
+    /// Load GeoJSON layer files into PostGIS, replacing each layer whole;
+    /// or, with --responders, upsert a roster CSV (see docs/RESPONDERS.md).
     Import {
         /// The layer, when it cannot be inferred from the file name
         /// (boundary|townships|grids|stations|posts). Only with one file.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "responders")]
         layer: Option<String>,
-        #[arg(required = true)]
+        /// A roster CSV (columns id,name,type,skills,station,post,department,phone,shift,status).
+        #[arg(long, value_name = "ROSTER.csv")]
+        responders: Option<PathBuf>,
+        #[arg(required_unless_present = "responders")]
         paths: Vec<PathBuf>,
     },
     /// Check PostGIS and apply database migrations.
@@ -65,7 +69,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let v = crate::store::migrate(&pool, &target).await?;
             println!("migrated {target} (PostGIS {v})");
         }
-        Command::Import { layer, paths } => {
+        Command::Import {
+            responders: Some(roster),
+            paths,
+            ..
+        } => {
+            if !paths.is_empty() {
+                bail!("--responders imports one roster CSV; import layer files in a separate call");
+            }
+            import_roster(&settings, &roster).await?;
+        }
+        Command::Import { layer, paths, .. } => {
             let explicit = match layer.as_deref() {
                 None => None,
                 Some(name) => Some(LayerKind::parse(name).with_context(|| {
@@ -116,6 +130,92 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             println!("a running server picks up new layers on restart");
         }
+    }
+    Ok(())
+}
+
+/// `lianqin import --responders ROSTER.csv`: parse with a progress bar,
+/// upsert the good rows in batches of 1,000 (each batch one transaction),
+/// print a summary with every refused row's line, field and reason.
+/// Exit status 1 when any row was refused (the good rows are stored).
+async fn import_roster(settings: &Settings, path: &std::path::Path) -> anyhow::Result<()> {
+    use crate::ingest::roster_csv;
+    let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let bar = indicatif::ProgressBar::new(size);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{msg:>10} [{bar:40}] {bytes}/{total_bytes} ({eta})",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
+    );
+    bar.set_message("reading");
+    let parsed = roster_csv::parse(std::io::BufReader::new(file), |b| bar.set_position(b))
+        .map_err(|e| anyhow::anyhow!("{}: {e} (nothing was imported)", path.display()))?;
+    bar.finish_and_clear();
+    let target = crate::store::describe(&settings.database_url);
+    let pool = crate::store::connect(&settings.database_url, 2).await?;
+    crate::store::migrate(&pool, &target).await?;
+    // the skill registry holds at most MAX_SKILLS names (one bit each in the index)
+    let mut known: std::collections::HashSet<String> =
+        sqlx::query_scalar::<_, String>("select distinct unnest(skills) from responder")
+            .fetch_all(&pool)
+            .await
+            .context("reading known skills")?
+            .into_iter()
+            .collect();
+    let mut accepted = Vec::with_capacity(parsed.accepted.len());
+    let mut rejected = parsed.rejected;
+    for (line, spec) in parsed.accepted {
+        let new: Vec<&String> = spec.skills.iter().filter(|s| !known.contains(*s)).collect();
+        if known.len() + new.len() > crate::dispatch::roster::MAX_SKILLS {
+            rejected.push(roster_csv::RowError {
+                line,
+                field: "skills".into(),
+                reason: format!(
+                    "the roster may name at most {} distinct skills",
+                    crate::dispatch::roster::MAX_SKILLS
+                ),
+            });
+            continue;
+        }
+        known.extend(spec.skills.iter().cloned());
+        accepted.push(spec);
+    }
+    let bar = indicatif::ProgressBar::new(accepted.len() as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{msg:>10} [{bar:40}] {pos}/{len} rows")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar.set_message("storing");
+    let (mut created, mut updated) = (0usize, 0usize);
+    for chunk in accepted.chunks(1000) {
+        let stored = crate::store::responders::upsert(&pool, chunk)
+            .await
+            .context("storing roster rows (earlier batches are stored)")?;
+        created += stored.iter().filter(|s| s.created).count();
+        updated += stored.iter().filter(|s| !s.created).count();
+        bar.inc(chunk.len() as u64);
+    }
+    bar.finish_and_clear();
+    rejected.sort_by_key(|e| e.line);
+    println!(
+        "{}: {} rows accepted ({created} new, {updated} updated), {} rejected",
+        path.display(),
+        created + updated,
+        rejected.len()
+    );
+    for e in &rejected {
+        println!("  rejected {e}");
+    }
+    println!("a running server picks up roster changes on restart (or POST /api/v1/responders)");
+    if !rejected.is_empty() {
+        bail!(
+            "{} rows rejected (listed above); the accepted rows are stored",
+            rejected.len()
+        );
     }
     Ok(())
 }

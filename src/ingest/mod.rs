@@ -9,6 +9,7 @@ pub mod incident_json;
 pub mod layer_file;
 pub mod osmand;
 pub mod responder_json;
+pub mod roster_csv;
 
 use crate::domain::{Incident, JurisdictionSummary, NewIncident};
 use crate::live::WorldHandle;
