@@ -64,7 +64,71 @@ pub fn spec() -> Value {
             },
             "/api/v1/stats/today": {"get": {"summary": "Incidents received since midnight Asia/Shanghai, by source (from PostGIS), with the highest incident id at that moment", "responses": {"200": {"description": "{day, timezone, since, total, by_source, max_id}"}}}},
             "/api/v1/stream": {"get": {"summary": "WebSocket upgrade: subscribe to a bbox, get a snapshot then live incidents (docs/STREAM.md)", "responses": {"101": {"description": "Switching protocols"}}}},
-            "/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI 3.1"}}}}
+            "/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI 3.1"}}}},
+            "/api/v1/responders": {
+                "post": {
+                    "summary": "Upsert roster entries by id (one object or an array ≤ 1000); all or nothing. `status` is the initial status of a new responder; phone numbers are stored only masked",
+                    "requestBody": {"required": true, "content": {"application/json": {"schema": {"oneOf": [{"$ref": "#/components/schemas/NewResponder"}, {"type": "array", "minItems": 1, "maxItems": 1000, "items": {"$ref": "#/components/schemas/NewResponder"}}]}}}},
+                    "responses": {"201": {"description": "At least one responder was created; Features with `created`"}, "200": {"description": "All existed and were updated"}, "400": err_responses()["400"], "413": {"description": "Body larger than the limit"}}
+                },
+                "get": {
+                    "summary": "Responders as GeoJSON Features (geometry null without a fix), with the last position and its age",
+                    "parameters": [
+                        {"name": "bbox", "in": "query", "schema": {"type": "string"}, "description": "w,s,e,n; only responders with a position inside"},
+                        {"name": "type", "in": "query", "schema": {"type": "string"}, "description": "comma list of types"},
+                        {"name": "status", "in": "query", "schema": {"type": "string"}, "description": "comma list of statuses, or any"},
+                        {"name": "skill", "in": "query", "schema": {"type": "string"}},
+                        {"name": "station", "in": "query", "schema": {"type": "string"}}
+                    ],
+                    "responses": {"200": {"description": "FeatureCollection of ResponderFeature", "content": {"application/geo+json": {}}}, "400": err_responses()["400"]}
+                }
+            },
+            "/api/v1/responders/positions": {"post": {
+                "summary": "Position fixes (one object or an array ≤ 1000): validated, de-duplicated, newest wins per responder, Traccar-like filters (future > 5 min, outdated, duplicate, older than latest, implausible jump by type, inaccurate). Telemetry: flushed to PostGIS within 1 s",
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"oneOf": [{"$ref": "#/components/schemas/PositionFix"}, {"type": "array", "items": {"$ref": "#/components/schemas/PositionFix"}}]}}}},
+                "responses": {"200": {"description": "{accepted, rejected: [{index, id, field, reason, code}]}"}, "400": err_responses()["400"], "404": {"description": "Every fix named an unknown responder (field id)"}, "422": {"description": "Every fix was refused by a filter; `code` names it"}}
+            }},
+            "/api/v1/responders/nearest": {"get": {
+                "summary": "The k nearest matching responders (default status available), fresh fixes first then stale, each by haversine distance; with ETA and the reasons for the rank",
+                "parameters": [
+                    {"name": "lon", "in": "query", "required": true, "schema": {"type": "number"}},
+                    {"name": "lat", "in": "query", "required": true, "schema": {"type": "number"}},
+                    {"name": "crs", "in": "query", "schema": {"type": "string", "enum": ["wgs84", "gcj02", "bd09"]}},
+                    {"name": "k", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 5}},
+                    {"name": "type", "in": "query", "schema": {"type": "string"}},
+                    {"name": "skill", "in": "query", "schema": {"type": "string"}},
+                    {"name": "station", "in": "query", "schema": {"type": "string"}},
+                    {"name": "status", "in": "query", "schema": {"type": "string", "default": "available"}}
+                ],
+                "responses": {"200": {"description": "{lon, lat, k, candidates: [Candidate]}"}, "400": err_responses()["400"]}
+            }},
+            "/api/v1/responders/{id}": {"get": {"summary": "One responder as a Feature", "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}], "responses": {"200": {"description": "ResponderFeature"}, "404": {"description": "Unknown responder (field id)"}}}},
+            "/api/v1/responders/{id}/status": {"post": {
+                "summary": "Set a status: available clears an open assignment, en_route/on_scene acknowledge a dispatched one, busy/off_duty are refused (409) while one is open, dispatched only by assigning",
+                "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["status"], "properties": {"status": {"type": "string", "enum": ["available", "en_route", "on_scene", "busy", "off_duty"]}}}}}},
+                "responses": {"200": {"description": "{assignments, responders}"}, "400": err_responses()["400"], "404": {"description": "Unknown responder"}, "409": {"description": "Conflicts with the open assignment, named in reason"}}
+            }},
+            "/api/v1/responders/{id}/track": {"get": {"summary": "The downsampled track (one point per 30 s or 100 m) as a LineString Feature with times", "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}, {"name": "from", "in": "query", "schema": {"type": "string", "format": "date-time"}}, {"name": "to", "in": "query", "schema": {"type": "string", "format": "date-time"}}], "responses": {"200": {"description": "Feature"}, "404": {"description": "Unknown responder"}}}},
+            "/osmand": {
+                "get": {"summary": "OsmAnd protocol as Traccar's server accepts it (id|deviceid, lat+lon|location=lat,lon, timestamp in s/ms/ISO-8601, speed in knots, bearing|heading, altitude, accuracy|hdop, batt; crs extension), so Traccar Client reports unchanged", "responses": {"200": {"description": "Accepted (or an exact resend of the stored fix)"}, "400": err_responses()["400"], "404": {"description": "Unknown device id (field id)"}, "422": {"description": "Refused by a position filter; code names it"}}},
+                "post": {"summary": "Same as GET, with the query string, a form body, or Traccar Client's JSON body ({location:{timestamp, coords:{latitude, longitude, accuracy, speed, heading, altitude}, battery:{level}}, device_id})", "responses": {"200": {"description": "Accepted"}, "400": err_responses()["400"], "404": {"description": "Unknown device id"}, "422": {"description": "Refused by a position filter"}}}
+            },
+            "/api/v1/incidents/{id}/candidates": {"get": {
+                "summary": "Recommended responders for an incident: k nearest matching (default available), with distance (m), ETA (straight line × detour factor ÷ speed per type) and reasons",
+                "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "integer"}}, {"name": "k", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 5}}, {"name": "type", "in": "query", "schema": {"type": "string"}}, {"name": "skill", "in": "query", "schema": {"type": "string"}}, {"name": "station", "in": "query", "schema": {"type": "string"}}, {"name": "status", "in": "query", "schema": {"type": "string"}}],
+                "responses": {"200": {"description": "{incident, candidates: [Candidate]}"}, "400": err_responses()["400"], "404": {"description": "Unknown incident"}}
+            }},
+            "/api/v1/incidents/{id}/assign": {"post": {
+                "summary": "Dispatch responders to an incident (all or nothing); committed with event-log rows before the answer; an unacknowledged dispatch is re-offered to the next closest available responder after the ack timeout",
+                "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "integer"}}],
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["responders"], "properties": {"responders": {"type": "array", "minItems": 1, "maxItems": 20, "items": {"type": "string"}}, "by": {"type": "string"}}}}}},
+                "responses": {"201": {"description": "{assignments, responders}"}, "400": err_responses()["400"], "404": {"description": "Unknown incident or responder (field names it)"}, "409": {"description": "A responder is not available or already assigned; reason names the current assignment"}}
+            }},
+            "/api/v1/incidents/{id}/assignments": {"get": {"summary": "Every assignment of an incident, oldest first (re-offers carry `replaces`)", "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "integer"}}], "responses": {"200": {"description": "{incident_id, assignments}"}}}},
+            "/api/v1/assignments/{id}/ack": {"post": {"summary": "Acknowledge a dispatch: assignment acked, responder en_route", "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "integer"}}], "responses": {"200": {"description": "{assignments, responders}"}, "404": {"description": "Unknown assignment"}, "409": {"description": "Not dispatched any more"}}}},
+            "/api/v1/assignments/{id}/decline": {"post": {"summary": "Decline: responder available again, the incident offered to the next closest available responder of the same type", "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "integer"}}], "responses": {"200": {"description": "{assignments, responders}"}, "404": {"description": "Unknown assignment"}, "409": {"description": "Not open any more"}}}},
+            "/api/v1/stats/positions": {"get": {"summary": "Position ingest counters since start: accepted, rejected by reason, unknown responder, invalid, flushes", "responses": {"200": {"description": "counters"}}}}
         },
         "components": {"schemas": {
             "Error": {"type": "object", "required": ["error", "reason"], "properties": {
@@ -95,6 +159,22 @@ pub fn spec() -> Value {
                 "grid_code": {"type": ["string", "null"]}, "grid_name": {"type": ["string", "null"]},
                 "station_code": {"type": ["string", "null"]}, "station_name": {"type": ["string", "null"]},
                 "post_code": {"type": ["string", "null"]}, "post_name": {"type": ["string", "null"]}, "post_distance_m": {"type": ["number", "null"]}}},
+            "NewResponder": {"type": "object", "additionalProperties": false, "required": ["id", "name", "type"], "properties": {
+                "id": {"type": "string", "minLength": 1, "maxLength": 64}, "name": {"type": "string", "maxLength": 64},
+                "type": {"type": "string", "enum": ["police", "patrol_car", "auxiliary", "grid", "lawyer", "prosecutor", "cadre", "mediator", "fire", "other"]},
+                "skills": {"type": "array", "maxItems": 16, "items": {"type": "string", "maxLength": 32}},
+                "station": {"type": "string"}, "post": {"type": "string"}, "department": {"type": "string"},
+                "phone": {"type": "string", "description": "stored only masked, e.g. 138****1234"}, "shift": {"type": "string"},
+                "status": {"type": "string", "enum": ["available", "busy", "off_duty"]}, "demo": {"type": "boolean"}}},
+            "PositionFix": {"type": "object", "additionalProperties": false, "required": ["id", "lon", "lat", "ts"], "properties": {
+                "id": {"type": "string"}, "lon": {"type": "number"}, "lat": {"type": "number"}, "ts": {"type": "string", "format": "date-time"},
+                "speed": {"type": "number", "description": "m/s"}, "heading": {"type": "number"}, "accuracy": {"type": "number", "description": "metres"},
+                "altitude": {"type": "number"}, "battery": {"type": "number", "description": "percent"},
+                "crs": {"type": "string", "enum": ["wgs84", "gcj02", "bd09"]}}},
+            "Candidate": {"type": "object", "properties": {
+                "rank": {"type": "integer"}, "responder": {"type": "object"}, "lon": {"type": "number"}, "lat": {"type": "number"},
+                "distance_m": {"type": "number"}, "eta_s": {"type": "number"}, "stale": {"type": "boolean"}, "position_age_s": {"type": "number"},
+                "reasons": {"type": "array", "items": {"type": "string"}}}},
             "AreaRef": {"type": ["object", "null"], "properties": {"code": {"type": "string"}, "name": {"type": "string"}, "generated": {"type": "boolean"}}},
             "SiteRef": {"type": ["object", "null"], "properties": {"code": {"type": "string"}, "name": {"type": "string"}, "distance_m": {"type": "number"}}},
             "Jurisdiction": {"type": "object", "properties": {
