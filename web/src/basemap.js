@@ -116,7 +116,8 @@ const POINT_PLACEMENTS = ['pl-r', 'pl-l', 'pl-t', 'pl-b'];
 const AREA_PLACEMENTS = ['pl-c', 'pl-c pl-sm', 'pl-cu pl-sm', 'pl-cd pl-sm'];
 const ALL_PL = ['pl-r', 'pl-l', 'pl-t', 'pl-b', 'pl-c', 'pl-cu', 'pl-cd', 'pl-sm'];
 
-export function createLabels(map) {
+/** obstacles(): elements (e.g. the legend) over the map that labels must not hide under. */
+export function createLabels(map, { obstacles = () => [] } = {}) {
   const labels = []; // { wrap, el, prio, placements }
   function addLabel(lngLat, text, cls, prio, { title = '', point = false, approximate = false } = {}) {
     const wrap = document.createElement('div');
@@ -132,6 +133,10 @@ export function createLabels(map) {
 
   function declutter() {
     const placed = [];
+    for (const el of obstacles()) {
+      const r = el.getBoundingClientRect();
+      if (r.width && r.height) placed.push({ l: r.left, r: r.right, t: r.top, b: r.bottom });
+    }
     const sorted = [...labels].sort((a, b) => b.prio - a.prio);
     for (const l of sorted) l.el.style.display = '';
     for (const l of sorted) {

@@ -100,7 +100,7 @@ map.addControl(new maplibregl.ScaleControl({ unit: 'metric' }), 'bottom-right');
 map.on('error', (e) => { const m = e?.error?.message || String(e?.error || e); state.errors.push(m); console.warn('[map]', m); });
 new ResizeObserver(() => map.resize()).observe($('map'));
 const px = pxFn();
-const { addLabels, declutter } = createLabels(map);
+const { addLabels, declutter } = createLabels(map, { obstacles: () => document.querySelectorAll('.legend, .notices > *') });
 
 function addLiveLayers() {
   map.addSource('candidate-lines', { type: 'geojson', data: EMPTY });
@@ -258,11 +258,12 @@ function notice(old, rep) {
   const why = old.status === 'declined' ? '拒绝接警' : '超时未确认';
   const text = rep ? `${why}，已改派 ${nameOf(old)} → ${nameOf(rep)}` : `${why}：${nameOf(old)}，待改派`;
   const n = { kind: old.status, text, sub: `警情 #${old.incident_id}`, at: Date.now() };
+  if (state.selectedId !== null && String(old.incident_id) === String(state.selectedId)) showMsg('warn', text);
   state.notices.push(n);
   const box = $('notices');
   const el = document.createElement('div');
   el.className = `notice notice-${n.kind}`;
-  el.innerHTML = `<span class="notice-icon" aria-hidden="true">⏱</span><span class="notice-text">${esc(n.text)}</span><span class="notice-sub">${esc(n.sub)} · ${esc(timeText(new Date(n.at)))}</span>`;
+  el.innerHTML = `<span class="notice-icon">${n.kind === 'declined' ? '拒绝' : '超时'}</span><span class="notice-text">${esc(n.text)}</span><span class="notice-sub">${esc(n.sub)} · ${esc(timeText(new Date(n.at)))}</span>`;
   box.prepend(el);
   while (box.children.length > 4) box.lastElementChild.remove();
   setTimeout(() => el.remove(), NOTICE_MS);
@@ -466,10 +467,12 @@ function setCandidates(id, list, incident) {
     // keep incident + candidates in view; never zoom out if they already are
     const b = new maplibregl.LngLatBounds(to, to);
     for (const c of state.candidates) if (Number.isFinite(c.lon)) b.extend([c.lon, c.lat]);
+    // zoom in to incident + candidates; zoom out only if they are not all in view already
     const view = map.getBounds();
-    if (!(view.contains(b.getSouthWest()) && view.contains(b.getNorthEast()))) {
-      map.fitBounds(b, { padding: { top: 80, bottom: 80, left: 80, right: 80 }, maxZoom: 16, duration: 400 });
-    }
+    const opts = { padding: { top: 90, bottom: 90, left: 90, right: 90 }, maxZoom: 16 };
+    const cam = map.cameraForBounds(b, opts);
+    const inView = view.contains(b.getSouthWest()) && view.contains(b.getNorthEast());
+    if (!inView || (cam && cam.zoom > map.getZoom() + 0.5)) map.fitBounds(b, { ...opts, duration: 400 });
   }
   renderCandidates();
 }

@@ -90,7 +90,7 @@ new ResizeObserver(() => map.resize()).observe($('map'));
 
 const layerData = state.layers;
 const px = pxFn();
-const { addLabels: addLabelsTo, declutter } = createLabels(map);
+const { addLabels: addLabelsTo, declutter } = createLabels(map, { obstacles: () => document.querySelectorAll('.legend') });
 const addLabels = () => addLabelsTo(layerData);
 
 function addLiveLayers() {
@@ -198,7 +198,8 @@ function touchIncident(id) {
   if (!f) return;
   pending.add.set(f.id, f);
   pending.remove.delete(f.id);
-  rowCache.delete(f.id); // the row shows 已派 too
+  const row = rowCache.get(f.id);
+  if (row) row.f = null; // the row shows 已派 too: re-render it in place
 }
 
 function flush() {
@@ -402,7 +403,7 @@ function pushNotice(n) {
   const el = document.createElement('div');
   el.className = `notice notice-${n.kind}`;
   el.setAttribute('role', 'status');
-  el.innerHTML = `<span class="notice-icon" aria-hidden="true">⏱</span><span class="notice-text">${esc(n.text)}</span><span class="notice-sub">${esc(n.sub || '')} · ${esc(timeText(new Date(n.at)))}</span>`;
+  el.innerHTML = `<span class="notice-icon">${n.kind === 'declined' ? '拒绝' : '超时'}</span><span class="notice-text">${esc(n.text)}</span><span class="notice-sub">${esc(n.sub || '')} · ${esc(timeText(new Date(n.at)))}</span>`;
   box.prepend(el);
   while (box.children.length > 4) box.lastElementChild.remove();
   setTimeout(() => el.remove(), NOTICE_MS);
@@ -447,7 +448,7 @@ const stream = new IncidentStream({
     onSnapshot: (seq, fc, msg) => {
       rsp.snapshot(msg.responders || EMPTY);
       book.snapshot(Array.isArray(msg.assignments) ? msg.assignments : []);
-      rowCache.clear();
+      for (const row of rowCache.values()) row.f = null; // assignments may differ: re-render rows in place
       applySnapshot(seq, fc);
       refreshTodayStats();
     },

@@ -201,8 +201,8 @@ function glyphImage(ch, size, ratio) {
   g.font = `700 ${Math.round(w * 0.62)}px "Noto Sans CJK SC","WenQuanYi Zen Hei","Microsoft YaHei","PingFang SC",sans-serif`;
   g.textAlign = 'center'; g.textBaseline = 'middle';
   g.lineJoin = 'round';
-  g.lineWidth = Math.max(2, w * 0.12);
-  g.strokeStyle = 'rgba(5,22,85,0.9)';
+  g.lineWidth = Math.max(1.5, w * 0.08);
+  g.strokeStyle = 'rgba(5,22,85,0.85)';
   g.strokeText(ch, w / 2, w / 2 + w * 0.04);
   g.fillStyle = '#FFFFFF';
   g.fillText(ch, w / 2, w / 2 + w * 0.04);
@@ -231,7 +231,7 @@ export function addResponderLayers(map, px, { sourceId = 'responders', before } 
   const ratio = Math.max(1, window.devicePixelRatio || 1) * Math.max(1, px(1));
   for (const [k, , ch] of RESPONDER_TYPES) {
     const name = `rsp-g-${k}`;
-    if (!map.hasImage(name)) map.addImage(name, glyphImage(ch, 16, ratio), { pixelRatio: ratio });
+    if (!map.hasImage(name)) map.addImage(name, glyphImage(ch, 24, ratio), { pixelRatio: ratio });
   }
   if (!map.hasImage('rsp-stale-ring')) map.addImage('rsp-stale-ring', dashedRing(32, ratio), { pixelRatio: ratio });
 
@@ -242,7 +242,7 @@ export function addResponderLayers(map, px, { sourceId = 'responders', before } 
     id: `${sourceId}-circle`, type: 'circle', source: sourceId, filter: vis,
     paint: {
       'circle-color': ['get', '_color'],
-      'circle-radius': ['interpolate', ['linear'], ['zoom'], 9, size(4.2, 3.4, 2.6), 13, size(8, 7, 5.5), 16, size(12, 10.5, 8.5)],
+      'circle-radius': ['interpolate', ['linear'], ['zoom'], 9, size(4.2, 3.4, 2.6), 12.9, size(7.5, 6.5, 5), 13, size(10, 9, 7.5), 16, size(15, 13, 11)],
       'circle-stroke-color': ['case', ['==', ['get', '_stale'], true], '#94A3B8', ['==', ['get', '_shape'], 'vehicle'], '#FFFFFF', '#061446'],
       'circle-stroke-width': ['case', ['==', ['get', '_shape'], 'vehicle'], px(2.2), px(1)],
       'circle-opacity': ['case', ['==', ['get', '_stale'], true], 0.7, 0.95],
@@ -253,7 +253,7 @@ export function addResponderLayers(map, px, { sourceId = 'responders', before } 
     id: `${sourceId}-stale`, type: 'symbol', source: sourceId, filter: ['all', vis, ['==', ['get', '_stale'], true]],
     layout: {
       'icon-image': 'rsp-stale-ring', 'icon-allow-overlap': true, 'icon-ignore-placement': true,
-      'icon-size': ['interpolate', ['linear'], ['zoom'], 9, 0.35, 13, 0.7, 16, 1.0],
+      'icon-size': ['interpolate', ['linear'], ['zoom'], 9, 0.35, 12.9, 0.62, 13, 0.8, 16, 1.2],
     },
     paint: { 'icon-opacity': 0.9 },
   }, before);
@@ -261,7 +261,7 @@ export function addResponderLayers(map, px, { sourceId = 'responders', before } 
     id: `${sourceId}-glyph`, type: 'symbol', source: sourceId, filter: vis, minzoom: GLYPH_MINZOOM,
     layout: {
       'icon-image': ['get', '_icon'], 'icon-allow-overlap': true, 'icon-ignore-placement': true,
-      'icon-size': ['interpolate', ['linear'], ['zoom'], GLYPH_MINZOOM, 0.8, 16, 1.15],
+      'icon-size': ['interpolate', ['linear'], ['zoom'], GLYPH_MINZOOM, 0.72, 16, 1.0],
     },
   }, before);
 }
