@@ -208,3 +208,61 @@ async fn migrate_reports_an_unreachable_database_clearly() {
         "{msg}"
     );
 }
+
+#[tokio::test]
+async fn roster_csv_import_reports_bad_rows_and_stores_good_ones() {
+    let db = TempDb::new().await;
+    let out = lianqin(&db, &["import", "--responders", "docs/samples/roster.csv"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("8 rows accepted (8 new, 0 updated), 0 rejected"),
+        "{}",
+        text(&out)
+    );
+    // the same file again updates, a bad file names line, field and reason
+    let out = lianqin(&db, &["import", "--responders", "docs/samples/roster.csv"]);
+    assert!(text(&out).contains("(0 new, 8 updated)"), "{}", text(&out));
+    let bad = tmp_file(
+        "roster.csv",
+        "id,name,type,phone,skills\nX-1,甲,police,13812345678,driving;first_aid\nX-2,乙,tank,,\nX-1,丙,grid,,\n",
+    );
+    let out = lianqin(&db, &["import", "--responders", bad.to_str().unwrap()]);
+    assert!(
+        !out.status.success(),
+        "a file with refused rows exits non-zero"
+    );
+    let t = text(&out);
+    assert!(t.contains("1 rows accepted"), "{t}");
+    assert!(t.contains("line 3: type: unknown type \"tank\""), "{t}");
+    assert!(
+        t.contains("line 4: id: duplicate id \"X-1\" (first on line 2)"),
+        "{t}"
+    );
+    let mut c = PgConnection::connect(&db.url).await.unwrap();
+    let (n, phone, skills): (i64, Option<String>, Vec<String>) = sqlx::query_as(
+        "select (select count(*) from responder), phone_masked, skills from responder where id = 'X-1'",
+    )
+    .fetch_one(&mut c)
+    .await
+    .unwrap();
+    assert_eq!(n, 9);
+    assert_eq!(phone.as_deref(), Some("138****5678"));
+    assert_eq!(skills, vec!["driving", "first_aid"]);
+    let clear: i64 =
+        sqlx::query_scalar("select count(*) from responder r where r::text like '%13812345678%'")
+            .fetch_one(&mut c)
+            .await
+            .unwrap();
+    assert_eq!(clear, 0, "the clear phone number is stored nowhere");
+    // a bad header refuses the whole file
+    let hdr = tmp_file("roster.csv", "id,name,colour\nY,z,red\n");
+    let out = lianqin(&db, &["import", "--responders", hdr.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("unknown column \"colour\""),
+        "{}",
+        text(&out)
+    );
+    drop(c);
+    db.drop_db().await;
+}

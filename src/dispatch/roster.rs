@@ -292,7 +292,9 @@ impl Roster {
         let r = self.get(slot);
         let fresh_after = self.fresh_after(now);
         let geometry = match r.fix {
-            Some(f) => json!({"type": "Point", "coordinates": [f.position.lon(), f.position.lat()]}),
+            Some(f) => {
+                json!({"type": "Point", "coordinates": [f.position.lon(), f.position.lat()]})
+            }
             None => Value::Null,
         };
         json!({
@@ -374,7 +376,10 @@ impl Roster {
                     reasons.push(format!("技能匹配: {s}"));
                 }
                 if h.stale {
-                    reasons.push(format!("定位已过期 ({}前), 排在新鲜定位之后", age_text(age)));
+                    reasons.push(format!(
+                        "定位已过期 ({}前), 排在新鲜定位之后",
+                        age_text(age)
+                    ));
                 } else {
                     reasons.push(format!("定位 {}前", age_text(age)));
                 }
@@ -413,5 +418,169 @@ fn age_text(secs: f64) -> String {
         format!("{} 分钟", s / 60)
     } else {
         format!("{} 小时", s / 3600)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dispatch::DispatchConfig;
+
+    fn spec(id: &str, kind: ResponderType, skills: &[&str]) -> ResponderSpec {
+        ResponderSpec {
+            id: id.into(),
+            name: id.into(),
+            kind,
+            skills: skills.iter().map(|s| s.to_string()).collect(),
+            station: Some("ST01".into()),
+            post: None,
+            department: None,
+            phone_masked: None,
+            shift: None,
+            status: None,
+            demo: false,
+        }
+    }
+
+    fn fix(lon: f64, lat: f64, ts: DateTime<Utc>) -> Fix {
+        Fix {
+            position: Position::new(lon, lat).unwrap(),
+            ts,
+            speed_mps: None,
+            heading: None,
+            accuracy_m: Some(10.0),
+            altitude_m: None,
+            battery: None,
+        }
+    }
+
+    #[test]
+    fn fixes_pass_hygiene_and_newest_wins() {
+        let now = Utc::now();
+        let mut r = Roster::new(DispatchConfig::default(), Default::default());
+        r.upsert(spec("A", ResponderType::Grid, &[]), Status::Available, now);
+        assert_eq!(
+            r.apply_fix("B", fix(121.27, 28.64, now), now),
+            Err(FixError::UnknownResponder("B".into()))
+        );
+        r.apply_fix(
+            "A",
+            fix(121.27, 28.64, now - chrono::Duration::seconds(30)),
+            now,
+        )
+        .unwrap();
+        // older than the newest: refused, newest kept
+        let older = r.apply_fix(
+            "A",
+            fix(121.2701, 28.64, now - chrono::Duration::seconds(60)),
+            now,
+        );
+        assert!(
+            matches!(older, Err(FixError::Rejected(ref x)) if x.code() == "older_than_latest"),
+            "{older:?}"
+        );
+        // 20 km in 10 s for a grid worker on an e-bike: an implausible jump
+        let jump = r.apply_fix(
+            "A",
+            fix(121.47, 28.64, now - chrono::Duration::seconds(20)),
+            now,
+        );
+        assert!(
+            matches!(jump, Err(FixError::Rejected(ref x)) if x.code() == "implausible_jump"),
+            "{jump:?}"
+        );
+        r.apply_fix("A", fix(121.2705, 28.6402, now), now).unwrap();
+        assert_eq!(r.by_id("A").unwrap().fix.unwrap().position.lon(), 121.2705);
+    }
+
+    #[test]
+    fn nearest_filters_inside_and_ranks_stale_last() {
+        let now = Utc::now();
+        let mut r = Roster::new(DispatchConfig::default(), Default::default());
+        let q_pt = Position::new(121.27, 28.64).unwrap();
+        let add =
+            |r: &mut Roster, id: &str, kind, skills: &[&str], lon: f64, age_s: i64, status| {
+                r.upsert(spec(id, kind, skills), status, now);
+                r.restore_fix(
+                    r.slot(id).unwrap(),
+                    fix(lon, 28.64, now - chrono::Duration::seconds(age_s)),
+                );
+            };
+        add(
+            &mut r,
+            "near-stale",
+            ResponderType::Police,
+            &[],
+            121.2705,
+            3600,
+            Status::Available,
+        );
+        add(
+            &mut r,
+            "mid",
+            ResponderType::Police,
+            &["driving"],
+            121.28,
+            5,
+            Status::Available,
+        );
+        add(
+            &mut r,
+            "far",
+            ResponderType::Police,
+            &[],
+            121.42,
+            5,
+            Status::Available,
+        );
+        add(
+            &mut r,
+            "busy",
+            ResponderType::Police,
+            &[],
+            121.2701,
+            5,
+            Status::Busy,
+        );
+        add(
+            &mut r,
+            "grid",
+            ResponderType::Grid,
+            &[],
+            121.2702,
+            5,
+            Status::Available,
+        );
+        let q = Query {
+            kinds: vec![ResponderType::Police],
+            statuses: vec![Status::Available],
+            ..Default::default()
+        };
+        let hits = r.nearest(q_pt, 5, &q, now);
+        let ids: Vec<&str> = hits
+            .iter()
+            .map(|h| r.get(h.slot).spec.id.as_str())
+            .collect();
+        assert_eq!(
+            ids,
+            vec!["mid", "far", "near-stale"],
+            "fresh by distance, then stale"
+        );
+        assert!(hits[2].stale && !hits[0].stale);
+        // 15 km away is still found when it is the only match
+        assert!(hits[1].distance_m > 14_000.0);
+        let skilled = Query {
+            skill: Some("driving".into()),
+            ..q.clone()
+        };
+        assert_eq!(r.nearest(q_pt, 5, &skilled, now).len(), 1);
+        let unknown = Query {
+            skill: Some("flying".into()),
+            ..q.clone()
+        };
+        assert!(r.nearest(q_pt, 5, &unknown, now).is_empty());
+        // ETA: straight line × detour ÷ speed
+        let eta = r.eta_s(ResponderType::Police, 1000.0);
+        assert!((eta - 1000.0 * 1.4 / (30.0 / 3.6)).abs() < 1e-9);
     }
 }
