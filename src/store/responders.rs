@@ -39,7 +39,11 @@ fn responder_from_row(r: &PgRow) -> Result<StoredResponder, StoreError> {
     let status: String = r.get("status");
     let kind = ResponderType::parse(&kind).ok_or_else(|| bad(format!("unknown kind {kind:?}")))?;
     let status = Status::parse(&status).ok_or_else(|| bad(format!("unknown status {status:?}")))?;
-    let fix = match r.try_get::<Option<DateTime<Utc>>, _>("fix_at").ok().flatten() {
+    let fix = match r
+        .try_get::<Option<DateTime<Utc>>, _>("fix_at")
+        .ok()
+        .flatten()
+    {
         Some(ts) => {
             let lon: f64 = r.get("lon");
             let lat: f64 = r.get("lat");
@@ -76,7 +80,8 @@ fn responder_from_row(r: &PgRow) -> Result<StoredResponder, StoreError> {
     })
 }
 
-const RESPONDER_COLUMNS: &str = "r.id, r.name, r.kind, r.skills, r.station_code, r.post_code, r.department, \
+const RESPONDER_COLUMNS: &str =
+    "r.id, r.name, r.kind, r.skills, r.station_code, r.post_code, r.department, \
      r.phone_masked, r.shift, r.status, r.status_since, r.demo, \
      ST_X(p.geom) as lon, ST_Y(p.geom) as lat, p.fix_at, p.speed_mps, p.heading, p.accuracy_m";
 
@@ -400,6 +405,21 @@ pub async fn assign(
     Ok(change)
 }
 
+async fn peek_assignment(
+    tx: &mut Transaction<'_, Postgres>,
+    id: i64,
+) -> Result<Assignment, StoreError> {
+    let row = sqlx::query(&format!(
+        "select {ASSIGNMENT_COLUMNS} from assignment where id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(&mut **tx)
+    .await
+    .during("reading an assignment")?
+    .ok_or_else(|| StoreError::Missing(format!("no assignment {id}")))?;
+    assignment_from_row(&row)
+}
+
 async fn lock_assignment(
     tx: &mut Transaction<'_, Postgres>,
     id: i64,
@@ -451,6 +471,9 @@ async fn close_assignment(
 /// `acked`, the responder becomes `en_route`.
 pub async fn ack(pool: &PgPool, id: i64) -> Result<DutyChange, StoreError> {
     let mut tx = pool.begin().await.during("starting an acknowledgement")?;
+    // Lock order everywhere: responders (by id), then assignments.
+    let peek = peek_assignment(&mut tx, id).await?;
+    lock_responders(&mut tx, std::slice::from_ref(&peek.responder_id)).await?;
     let a = lock_assignment(&mut tx, id).await?;
     if a.status != AssignmentStatus::Dispatched {
         return Err(StoreError::Conflict {
@@ -461,7 +484,6 @@ pub async fn ack(pool: &PgPool, id: i64) -> Result<DutyChange, StoreError> {
             ),
         });
     }
-    lock_responders(&mut tx, std::slice::from_ref(&a.responder_id)).await?;
     let a = close_assignment(&mut tx, id, AssignmentStatus::Acked, None).await?;
     let s = set_responder_status(&mut tx, &a.responder_id, Status::EnRoute).await?;
     tx.commit().await.during("committing an acknowledgement")?;
@@ -485,6 +507,12 @@ pub async fn close_and_reoffer(
     deadline: DateTime<Utc>,
 ) -> Result<Option<DutyChange>, StoreError> {
     let mut tx = pool.begin().await.during("starting a re-offer")?;
+    // lock the old responder and every candidate in one ordered statement,
+    // then the assignment (the same order as every other change)
+    let peek = peek_assignment(&mut tx, id).await?;
+    let mut ids: Vec<String> = next.to_vec();
+    ids.push(peek.responder_id.clone());
+    let locked = lock_responders(&mut tx, &ids).await?;
     let a = lock_assignment(&mut tx, id).await?;
     let allowed = match close_as {
         AssignmentStatus::TimedOut => {
@@ -505,16 +533,12 @@ pub async fn close_and_reoffer(
             ),
         });
     }
-    // lock the old responder and every candidate in one ordered statement
-    let mut ids: Vec<String> = next.to_vec();
-    ids.push(a.responder_id.clone());
-    let locked = lock_responders(&mut tx, &ids).await?;
     let open = open_of(&mut tx, next).await?;
     let closed = close_assignment(&mut tx, id, close_as, Some(reason)).await?;
     let mut change = DutyChange::default();
-    change.statuses.push(
-        set_responder_status(&mut tx, &closed.responder_id, Status::Available).await?,
-    );
+    change
+        .statuses
+        .push(set_responder_status(&mut tx, &closed.responder_id, Status::Available).await?);
     change.assignments.push(closed.clone());
     let pick = next.iter().find(|cand| {
         **cand != closed.responder_id
@@ -713,7 +737,8 @@ pub async fn track(
     rows.iter()
         .map(|r| {
             Ok(Fix {
-                position: Position::new(r.get("lon"), r.get("lat")).map_err(|e| bad(e.to_string()))?,
+                position: Position::new(r.get("lon"), r.get("lat"))
+                    .map_err(|e| bad(e.to_string()))?,
                 ts: r.get("fix_at"),
                 speed_mps: r.get::<Option<f32>, _>("speed_mps").map(f64::from),
                 heading: None,
