@@ -114,6 +114,9 @@ fn point_in(rng: &mut SmallRng, area: &Area) -> Option<(f64, f64)> {
     })
 }
 
+/// A walker's status and (assignment id, incident id, assignment status).
+type WalkerState = (Status, Option<(i64, i64, AssignmentStatus)>);
+
 struct Planned {
     spec: ResponderSpec,
     walker: Walker,
@@ -128,7 +131,7 @@ fn plan(world: &WorldHandle, rng: &mut SmallRng) -> Vec<Planned> {
             layers
                 .townships
                 .iter()
-                .find(|t| &t.code == c)
+                .find(|t| t.code == *c)
                 .is_some_and(|t| super::township_weight(t) >= 12)
         })
     };
@@ -160,7 +163,14 @@ fn plan(world: &WorldHandle, rng: &mut SmallRng) -> Vec<Planned> {
                 post,
                 department: Some(department),
                 phone_masked: Some(mask_phone(&phone)),
-                shift: Some(if rng.gen_bool(0.5) { "08:00-20:00" } else { "20:00-08:00" }.into()),
+                shift: Some(
+                    if rng.gen_bool(0.5) {
+                        "08:00-20:00"
+                    } else {
+                        "20:00-08:00"
+                    }
+                    .into(),
+                ),
                 status: Some(status),
                 demo: true,
             },
@@ -206,13 +216,46 @@ fn plan(world: &WorldHandle, rng: &mut SmallRng) -> Vec<Planned> {
                 1 => &["driving", "anti_fraud"],
                 _ => &["first_aid"],
             };
-            push(rng, format!("demo-{}-M{:02}", post.code, i + 1), ResponderType::Police, skills, home, range, None, station.clone(), Some(post.code.clone()), dept.clone());
+            push(
+                rng,
+                format!("demo-{}-M{:02}", post.code, i + 1),
+                ResponderType::Police,
+                skills,
+                home,
+                range,
+                None,
+                station.clone(),
+                Some(post.code.clone()),
+                dept.clone(),
+            );
         }
         for i in 0..aux {
-            push(rng, format!("demo-{}-F{:02}", post.code, i + 1), ResponderType::Auxiliary, &["first_aid"], home, range, None, station.clone(), Some(post.code.clone()), dept.clone());
+            push(
+                rng,
+                format!("demo-{}-F{:02}", post.code, i + 1),
+                ResponderType::Auxiliary,
+                &["first_aid"],
+                home,
+                range,
+                None,
+                station.clone(),
+                Some(post.code.clone()),
+                dept.clone(),
+            );
         }
         for i in 0..cars {
-            push(rng, format!("demo-{}-C{:02}", post.code, i + 1), ResponderType::PatrolCar, &["driving", "first_aid"], home, range * 2.0, None, station.clone(), Some(post.code.clone()), dept.clone());
+            push(
+                rng,
+                format!("demo-{}-C{:02}", post.code, i + 1),
+                ResponderType::PatrolCar,
+                &["driving", "first_aid"],
+                home,
+                range * 2.0,
+                None,
+                station.clone(),
+                Some(post.code.clone()),
+                dept.clone(),
+            );
         }
     }
     for grid in &layers.grids {
@@ -220,7 +263,18 @@ fn plan(world: &WorldHandle, rng: &mut SmallRng) -> Vec<Planned> {
             continue;
         };
         let station = station_of(&grid.parent_code);
-        push(rng, format!("demo-{}-W", grid.code), ResponderType::Grid, &["visiting", "mediation"], home, 800.0, Some(grid), station, None, format!("{}网格", grid.name.trim_end_matches("网格")));
+        push(
+            rng,
+            format!("demo-{}-W", grid.code),
+            ResponderType::Grid,
+            &["visiting", "mediation"],
+            home,
+            800.0,
+            Some(grid),
+            station,
+            None,
+            format!("{}网格", grid.name.trim_end_matches("网格")),
+        );
     }
     for t in &layers.townships {
         let (Some(lon), Some(lat)) = (
@@ -230,7 +284,18 @@ fn plan(world: &WorldHandle, rng: &mut SmallRng) -> Vec<Planned> {
             continue;
         };
         let station = station_of(&Some(t.code.clone()));
-        push(rng, format!("demo-{}-K", t.code), ResponderType::Cadre, &["mediation"], (lon, lat), 2000.0, Some(t), station, None, format!("{}综治办", t.name));
+        push(
+            rng,
+            format!("demo-{}-K", t.code),
+            ResponderType::Cadre,
+            &["mediation"],
+            (lon, lat),
+            2000.0,
+            Some(t),
+            station,
+            None,
+            format!("{}综治办", t.name),
+        );
     }
     for st in &layers.stations {
         let home = (st.point.x(), st.point.y());
@@ -245,7 +310,18 @@ fn plan(world: &WorldHandle, rng: &mut SmallRng) -> Vec<Planned> {
         .into_iter()
         .enumerate()
         {
-            push(rng, format!("demo-{}-S{:02}", st.code, i + 1), kind, skills, home, 600.0, None, Some(st.code.clone()), None, dept.clone());
+            push(
+                rng,
+                format!("demo-{}-S{:02}", st.code, i + 1),
+                kind,
+                skills,
+                home,
+                600.0,
+                None,
+                Some(st.code.clone()),
+                None,
+                dept.clone(),
+            );
         }
     }
     out
@@ -288,7 +364,9 @@ pub async fn run(
     mut shutdown: watch::Receiver<bool>,
 ) {
     if world.snapshot().layers.posts.is_empty() {
-        tracing::warn!("demo roster: no posts loaded; import geodata first. Demo roster not started");
+        tracing::warn!(
+            "demo roster: no posts loaded; import geodata first. Demo roster not started"
+        );
         return;
     }
     let mut rng = SmallRng::seed_from_u64(settings.seed.unwrap_or(0x4c51_5253));
@@ -310,7 +388,10 @@ pub async fn run(
             }
         }
     });
-    tracing::info!(responders = walkers.len(), "demo roster started (all responders marked demo)");
+    tracing::info!(
+        responders = walkers.len(),
+        "demo roster started (all responders marked demo)"
+    );
     let Some(mut sub) = world.subscribe(Bbox::world(), 0, false).await else {
         return;
     };
@@ -336,28 +417,43 @@ pub async fn run(
         }
         let now = Utc::now();
         // the demo commander
-        let due: Vec<_> = to_dispatch.iter().filter(|(at, _, _)| *at <= now).cloned().collect();
+        let due: Vec<_> = to_dispatch
+            .iter()
+            .filter(|(at, _, _)| *at <= now)
+            .cloned()
+            .collect();
         to_dispatch.retain(|(at, _, _)| *at > now);
         for (_, incident_id, (lon, lat)) in due {
-            let Ok(p) = Position::new(lon, lat) else { continue };
+            let Ok(p) = Position::new(lon, lat) else {
+                continue;
+            };
             let pick = world.roster().read(|r| {
                 let q = Query {
                     kinds: vec![ResponderType::Police, ResponderType::PatrolCar],
                     statuses: vec![Status::Available],
                     ..Default::default()
                 };
-                r.nearest(p, 1, &q, now).first().map(|h| r.get(h.slot).spec.id.clone())
+                r.nearest(p, 1, &q, now)
+                    .first()
+                    .map(|h| r.get(h.slot).spec.id.clone())
             });
             if let Some(id) = pick {
-                let _ = dispatcher.assign(incident_id, vec![id], Some("demo".into())).await;
+                let _ = dispatcher
+                    .assign(incident_id, vec![id], Some("demo".into()))
+                    .await;
             }
         }
         // every walker: its state decides what it does this tick
-        let states: Vec<(Status, Option<(i64, i64, AssignmentStatus)>)> = world.roster().read(|r| {
+        let states: Vec<WalkerState> = world.roster().read(|r| {
             walkers
                 .iter()
                 .map(|w| match r.by_id(&w.id) {
-                    Some(x) => (x.status, x.assignment.as_ref().map(|a| (a.id, a.incident_id, a.status))),
+                    Some(x) => (
+                        x.status,
+                        x.assignment
+                            .as_ref()
+                            .map(|a| (a.id, a.incident_id, a.status)),
+                    ),
                     None => (Status::OffDuty, None),
                 })
                 .collect()
@@ -389,7 +485,8 @@ pub async fn run(
                         Some(to) => {
                             if w.step(to, response_kmh(w.kind), &mut rng) {
                                 let _ = dispatcher.set_status(w.id.clone(), Status::OnScene).await;
-                                w.next_step = now + chrono::Duration::seconds(rng.gen_range(60..240));
+                                w.next_step =
+                                    now + chrono::Duration::seconds(rng.gen_range(60..240));
                             }
                             true
                         }
@@ -416,7 +513,9 @@ pub async fn run(
             };
             let _ = moved;
             if status != Status::OffDuty {
-                let Ok(position) = Position::new(w.at.0, w.at.1) else { continue };
+                let Ok(position) = Position::new(w.at.0, w.at.1) else {
+                    continue;
+                };
                 fixes.push((
                     w.id.clone(),
                     Fix {
@@ -446,7 +545,9 @@ fn note_incident(
     to_dispatch: &mut Vec<(chrono::DateTime<Utc>, i64, (f64, f64))>,
     rng: &mut SmallRng,
 ) {
-    let Ok(v) = serde_json::from_str::<Value>(json) else { return };
+    let Ok(v) = serde_json::from_str::<Value>(json) else {
+        return;
+    };
     if v["type"] != "incident" {
         return;
     }
@@ -465,7 +566,11 @@ fn note_incident(
     let demo = f["properties"]["demo"].as_bool() == Some(true);
     let urgent = f["properties"]["priority"].as_i64().is_some_and(|p| p <= 2);
     if demo && urgent && rng.gen_bool(0.7) {
-        to_dispatch.push((Utc::now() + chrono::Duration::seconds(rng.gen_range(5..20)), id, (lon, lat)));
+        to_dispatch.push((
+            Utc::now() + chrono::Duration::seconds(rng.gen_range(5..20)),
+            id,
+            (lon, lat),
+        ));
     }
 }
 

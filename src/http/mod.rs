@@ -112,7 +112,10 @@ pub fn router(state: AppState, web_dir: Option<PathBuf>) -> Router {
         )
         .route("/api/v1/responders/nearest", get(responders::nearest))
         .route("/api/v1/responders/{id}", get(responders::get_responder))
-        .route("/api/v1/responders/{id}/status", post(responders::post_status))
+        .route(
+            "/api/v1/responders/{id}/status",
+            post(responders::post_status),
+        )
         .route("/api/v1/responders/{id}/track", get(responders::track))
         .route(
             "/osmand",
@@ -120,14 +123,20 @@ pub fn router(state: AppState, web_dir: Option<PathBuf>) -> Router {
                 .post(responders::osmand)
                 .layer(DefaultBodyLimit::max(64 * 1024)),
         )
-        .route("/api/v1/incidents/{id}/candidates", get(responders::candidates))
+        .route(
+            "/api/v1/incidents/{id}/candidates",
+            get(responders::candidates),
+        )
         .route("/api/v1/incidents/{id}/assign", post(responders::assign))
         .route(
             "/api/v1/incidents/{id}/assignments",
             get(responders::incident_assignments),
         )
         .route("/api/v1/assignments/{id}/ack", post(responders::ack))
-        .route("/api/v1/assignments/{id}/decline", post(responders::decline))
+        .route(
+            "/api/v1/assignments/{id}/decline",
+            post(responders::decline),
+        )
         .route("/api/v1/stats/positions", get(responders::position_stats))
         .fallback(api::not_found)
         .layer(TimeoutLayer::with_status_code(

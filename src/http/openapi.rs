@@ -67,7 +67,7 @@ pub fn spec() -> Value {
             "/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI 3.1"}}}},
             "/api/v1/responders": {
                 "post": {
-                    "summary": "Upsert roster entries by id (one object or an array ≤ 1000); all or nothing. `status` is the initial status of a new responder; phone numbers are stored only masked",
+                    "summary": "Upsert roster entries by id (one object or an array ≤ 1000); all or nothing. An explicit `status` sets it (409 while the responder is on an open assignment); phone numbers are stored only masked",
                     "requestBody": {"required": true, "content": {"application/json": {"schema": {"oneOf": [{"$ref": "#/components/schemas/NewResponder"}, {"type": "array", "minItems": 1, "maxItems": 1000, "items": {"$ref": "#/components/schemas/NewResponder"}}]}}}},
                     "responses": {"201": {"description": "At least one responder was created; Features with `created`"}, "200": {"description": "All existed and were updated"}, "400": err_responses()["400"], "413": {"description": "Body larger than the limit"}}
                 },

@@ -89,7 +89,11 @@ fn roster_query(
         Some(_) => list_of(q, "status", Status::parse, &status_codes())?,
         None => default_status.into_iter().collect(),
     };
-    let text = |name: &str| q.get(name).map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
+    let text = |name: &str| {
+        q.get(name)
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+    };
     Ok(RosterQuery {
         kinds,
         statuses,
@@ -126,7 +130,10 @@ fn point(q: &HashMap<String, String>) -> Result<Position, ApiError> {
     let datum = match q.get("crs") {
         None => Datum::Wgs84,
         Some(s) => Datum::parse(s).ok_or_else(|| {
-            ApiError::field("crs", format!("unknown datum {s:?}; expected wgs84, gcj02 or bd09"))
+            ApiError::field(
+                "crs",
+                format!("unknown datum {s:?}; expected wgs84, gcj02 or bd09"),
+            )
         })?,
     };
     Position::new(lon, lat).map_err(|e| ApiError::field(e.field(), e.to_string()))?;
@@ -151,8 +158,12 @@ pub async fn post_responders(
     let (shape, specs) = responder_json::parse_responders(&body)?;
     let (fresh, left) = st.world.roster().read(|r| {
         (
-            r.unknown_skills(specs.iter().flat_map(|s| s.skills.iter().map(String::as_str)))
-                .len(),
+            r.unknown_skills(
+                specs
+                    .iter()
+                    .flat_map(|s| s.skills.iter().map(String::as_str)),
+            )
+            .len(),
             r.skill_capacity_left(),
         )
     });
@@ -164,6 +175,23 @@ pub async fn post_responders(
                 crate::dispatch::roster::MAX_SKILLS
             ),
         ));
+    }
+    // an explicit status must not overwrite one that belongs to an open assignment
+    if let Some((i, reason)) = st.world.roster().read(|r| {
+        specs.iter().enumerate().find_map(|(i, s)| {
+            let a = r.by_id(&s.id)?.assignment.as_ref()?;
+            let want = s.status?;
+            Some((i, format!(
+                "{} is on assignment {} to incident {}; {} cannot be set by a roster upsert (use POST /api/v1/responders/{}/status or decline the assignment)",
+                s.id, a.id, a.incident_id, want.code(), s.id
+            )))
+        })
+    }) {
+        let field = match shape {
+            Shape::One => "status".to_string(),
+            Shape::Many => format!("[{i}].status"),
+        };
+        return Err(ApiError::Store(crate::store::StoreError::Conflict { field, reason }));
     }
     let stored = st.dispatcher.upsert(specs).await?;
     let any_created = stored.iter().any(|s| s.created);
@@ -273,7 +301,10 @@ pub async fn post_status(
     let status = Status::parse(text).ok_or_else(|| {
         ApiError::field(
             "status",
-            format!("unknown status {text:?}; expected one of {}", status_codes().join(", ")),
+            format!(
+                "unknown status {text:?}; expected one of {}",
+                status_codes().join(", ")
+            ),
         )
     })?;
     if status == Status::Dispatched {
@@ -295,7 +326,9 @@ fn fix_refusal(id: &str, e: &FixError, field_prefix: &str) -> ApiError {
             status: StatusCode::NOT_FOUND,
             error: "unknown_responder",
             field: format!("{field_prefix}id"),
-            reason: format!("no responder {id:?}; add it to the roster first (POST /api/v1/responders)"),
+            reason: format!(
+                "no responder {id:?}; add it to the roster first (POST /api/v1/responders)"
+            ),
             extra: Value::Null,
         },
         FixError::Rejected(r) => ApiError::Refused {
@@ -328,7 +361,9 @@ pub async fn post_positions(
                     .position_counters()
                     .invalid
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                rejected.push(json!({"index": i, "field": e.field, "reason": e.reason, "code": "invalid"}));
+                rejected.push(
+                    json!({"index": i, "field": e.field, "reason": e.reason, "code": "invalid"}),
+                );
                 first_err.get_or_insert(ApiError::Field(e));
             }
         }
@@ -352,9 +387,17 @@ pub async fn post_positions(
                     Shape::Many => format!("[{i}]."),
                 };
                 let err = fix_refusal(id, e, &prefix);
-                if let ApiError::Refused { field, reason, extra, .. } = &err {
-                    rejected.push(json!({"index": i, "id": id, "field": field, "reason": reason,
-                        "code": extra.get("code").cloned().unwrap_or(json!("unknown_responder"))}));
+                if let ApiError::Refused {
+                    field,
+                    reason,
+                    extra,
+                    ..
+                } = &err
+                {
+                    rejected.push(
+                        json!({"index": i, "id": id, "field": field, "reason": reason,
+                        "code": extra.get("code").cloned().unwrap_or(json!("unknown_responder"))}),
+                    );
                 }
                 first_err.get_or_insert(err);
             }
@@ -364,7 +407,13 @@ pub async fn post_positions(
     if accepted == 0 {
         if let Some(e) = first_err {
             return Err(match e {
-                ApiError::Refused { status, error, field, reason, extra } => ApiError::Refused {
+                ApiError::Refused {
+                    status,
+                    error,
+                    field,
+                    reason,
+                    extra,
+                } => ApiError::Refused {
                     status,
                     error,
                     field,
@@ -418,9 +467,11 @@ pub async fn osmand(
         .ok_or(ApiError::Unavailable("live world is shutting down"))?;
     match results.into_iter().next() {
         Some(Ok(())) => Ok((StatusCode::OK, Json(json!({"accepted": 1}))).into_response()),
-        Some(Err(FixError::Rejected(r))) if r.code() == "duplicate" => {
-            Ok((StatusCode::OK, Json(json!({"accepted": 0, "duplicate": true}))).into_response())
-        }
+        Some(Err(FixError::Rejected(r))) if r.code() == "duplicate" => Ok((
+            StatusCode::OK,
+            Json(json!({"accepted": 0, "duplicate": true})),
+        )
+            .into_response()),
         Some(Err(e)) => Err(fix_refusal(&id, &e, "")),
         None => Err(ApiError::Unavailable("no answer from the live world")),
     }
@@ -431,7 +482,12 @@ pub async fn nearest(
     State(st): State<AppState>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
-    only(&q, &["lon", "lat", "crs", "k", "type", "skill", "station", "status"])?;
+    only(
+        &q,
+        &[
+            "lon", "lat", "crs", "k", "type", "skill", "station", "status",
+        ],
+    )?;
     let at = point(&q)?;
     let k = k_param(&q)?;
     let rq = roster_query(&q, Some(Status::Available))?;
@@ -469,7 +525,14 @@ pub async fn candidates(
     let now = Utc::now();
     let list = st.world.roster().read(|r| {
         let hits = r.nearest(inc.position, k, &rq, now);
-        r.candidates(inc.position, &inc.jurisdiction, &hits, rq.skill.as_deref(), &snap.index, now)
+        r.candidates(
+            inc.position,
+            &inc.jurisdiction,
+            &hits,
+            rq.skill.as_deref(),
+            &snap.index,
+            now,
+        )
     });
     Ok(Json(json!({
         "incident": {"id": inc.id, "lon": inc.position.lon(), "lat": inc.position.lat(),
@@ -490,15 +553,24 @@ pub async fn assign(
     let obj = body
         .as_object()
         .ok_or_else(|| ApiError::field("body", "must be a JSON object {\"responders\": [ids]}"))?;
-    if let Some(k) = obj.keys().find(|k| !["responders", "by"].contains(&k.as_str())) {
-        return Err(ApiError::field(k.clone(), "unknown field; expected responders, by"));
+    if let Some(k) = obj
+        .keys()
+        .find(|k| !["responders", "by"].contains(&k.as_str()))
+    {
+        return Err(ApiError::field(
+            k.clone(),
+            "unknown field; expected responders, by",
+        ));
     }
     let list = obj
         .get("responders")
         .and_then(Value::as_array)
         .ok_or_else(|| ApiError::field("responders", "is required (an array of responder ids)"))?;
     if list.is_empty() || list.len() > 20 {
-        return Err(ApiError::field("responders", "must list 1 to 20 responder ids"));
+        return Err(ApiError::field(
+            "responders",
+            "must list 1 to 20 responder ids",
+        ));
     }
     let mut ids: Vec<String> = Vec::with_capacity(list.len());
     for (i, v) in list.iter().enumerate() {
@@ -515,7 +587,12 @@ pub async fn assign(
     let by = match obj.get("by") {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) if s.chars().count() <= 64 => Some(s.clone()),
-        Some(_) => return Err(ApiError::field("by", "must be a string of at most 64 characters")),
+        Some(_) => {
+            return Err(ApiError::field(
+                "by",
+                "must be a string of at most 64 characters",
+            ))
+        }
     };
     if let Some((i, missing)) = st.world.roster().read(|r| {
         ids.iter()
@@ -549,7 +626,10 @@ pub async fn incident_assignments(
 }
 
 /// `POST /api/v1/assignments/{id}/ack`.
-pub async fn ack(State(st): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+pub async fn ack(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     let id = path_id(&id)?;
     let change = st.dispatcher.ack(id).await?;
     Ok(Json(change_json(&st, &change)))
@@ -587,7 +667,10 @@ pub async fn track(
         }
     };
     let now = Utc::now();
-    let (from, to) = (time("from", now - chrono::Duration::hours(24))?, time("to", now)?);
+    let (from, to) = (
+        time("from", now - chrono::Duration::hours(24))?,
+        time("to", now)?,
+    );
     if st.world.roster().read(|r| r.slot(&id).is_none()) {
         return Err(unknown_responder(&id));
     }

@@ -175,7 +175,11 @@ pub(crate) fn required_str<'a>(
     }
 }
 
-pub(crate) fn required_number(obj: &Map<String, Value>, name: &str, prefix: &str) -> Result<f64, FieldError> {
+pub(crate) fn required_number(
+    obj: &Map<String, Value>,
+    name: &str,
+    prefix: &str,
+) -> Result<f64, FieldError> {
     match obj.get(name) {
         None | Some(Value::Null) => Err(FieldError::new(format!("{prefix}{name}"), "is required")),
         Some(Value::Number(n)) => n

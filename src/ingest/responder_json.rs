@@ -18,6 +18,10 @@ pub const MAX_BATCH: usize = 1000;
 /// Most skills per responder.
 pub const MAX_SKILLS_EACH: usize = 16;
 
+type Obj = Map<String, Value>;
+/// One position item: the responder id and its fix, or why it was refused.
+pub type ParsedFix = Result<(String, Fix), FieldError>;
+
 const RESPONDER_FIELDS: &[&str] = &[
     "id",
     "name",
@@ -36,17 +40,23 @@ const POSITION_FIELDS: &[&str] = &[
     "id", "lon", "lat", "ts", "speed", "heading", "accuracy", "altitude", "battery", "crs",
 ];
 
-fn items<'a>(body: &'a Value, what: &str) -> Result<(Shape, Vec<&'a Map<String, Value>>), FieldError> {
+fn items<'a>(body: &'a Value, what: &str) -> Result<(Shape, Vec<&'a Obj>), FieldError> {
     match body {
         Value::Object(o) => Ok((Shape::One, vec![o])),
         Value::Array(list) => {
             if list.is_empty() {
-                return Err(FieldError::new("body", format!("array must contain at least one {what}")));
+                return Err(FieldError::new(
+                    "body",
+                    format!("array must contain at least one {what}"),
+                ));
             }
             if list.len() > MAX_BATCH {
                 return Err(FieldError::new(
                     "body",
-                    format!("at most {MAX_BATCH} {what}s per request, got {}", list.len()),
+                    format!(
+                        "at most {MAX_BATCH} {what}s per request, got {}",
+                        list.len()
+                    ),
                 ));
             }
             list.iter()
@@ -58,7 +68,10 @@ fn items<'a>(body: &'a Value, what: &str) -> Result<(Shape, Vec<&'a Map<String, 
                 .collect::<Result<Vec<_>, _>>()
                 .map(|v| (Shape::Many, v))
         }
-        _ => Err(FieldError::new("body", "must be a JSON object or an array of objects")),
+        _ => Err(FieldError::new(
+            "body",
+            "must be a JSON object or an array of objects",
+        )),
     }
 }
 
@@ -84,9 +97,15 @@ fn unknown(obj: &Map<String, Value>, known: &[&str], prefix: &str) -> Result<(),
 pub fn check_id(id: &str, field: &str) -> Result<(), FieldError> {
     let n = id.chars().count();
     if n == 0 || n > 64 {
-        return Err(FieldError::new(field, format!("must be 1 to 64 characters, got {n}")));
+        return Err(FieldError::new(
+            field,
+            format!("must be 1 to 64 characters, got {n}"),
+        ));
     }
-    if let Some(c) = id.chars().find(|c| c.is_whitespace() || c.is_control() || *c == '/') {
+    if let Some(c) = id
+        .chars()
+        .find(|c| c.is_whitespace() || c.is_control() || *c == '/')
+    {
         return Err(FieldError::new(
             field,
             format!("must not contain whitespace, control characters or '/', found {c:?}"),
@@ -120,14 +139,20 @@ fn parse_responder(obj: &Map<String, Value>, p: &str) -> Result<ResponderSpec, F
     check_id(&id, &format!("{p}id"))?;
     let name = required_str(obj, "name", p)?.trim().to_string();
     if name.is_empty() || name.chars().count() > 64 {
-        return Err(FieldError::new(format!("{p}name"), "must be 1 to 64 characters"));
+        return Err(FieldError::new(
+            format!("{p}name"),
+            "must be 1 to 64 characters",
+        ));
     }
     let kind_text = required_str(obj, "type", p)?;
     let kind = ResponderType::parse(kind_text).ok_or_else(|| {
         let known: Vec<&str> = ResponderType::ALL.iter().map(|t| t.code()).collect();
         FieldError::new(
             format!("{p}type"),
-            format!("unknown type {kind_text:?}; expected one of {}", known.join(", ")),
+            format!(
+                "unknown type {kind_text:?}; expected one of {}",
+                known.join(", ")
+            ),
         )
     })?;
     let skills = match obj.get("skills") {
@@ -147,7 +172,10 @@ fn parse_responder(obj: &Map<String, Value>, p: &str) -> Result<ResponderSpec, F
                     .ok_or_else(|| FieldError::new(field.clone(), "must be a string"))?
                     .trim();
                 if s.is_empty() || s.chars().count() > 32 || s.contains(char::is_control) {
-                    return Err(FieldError::new(field, "must be 1 to 32 printable characters"));
+                    return Err(FieldError::new(
+                        field,
+                        "must be 1 to 32 printable characters",
+                    ));
                 }
                 if !v.iter().any(|x: &String| x == s) {
                     v.push(s.to_string());
@@ -155,7 +183,12 @@ fn parse_responder(obj: &Map<String, Value>, p: &str) -> Result<ResponderSpec, F
             }
             v
         }
-        Some(_) => return Err(FieldError::new(format!("{p}skills"), "must be an array of strings")),
+        Some(_) => {
+            return Err(FieldError::new(
+                format!("{p}skills"),
+                "must be an array of strings",
+            ))
+        }
     };
     let status = match optional_str(obj, "status", p, 16)? {
         None => None,
@@ -175,7 +208,9 @@ fn parse_responder(obj: &Map<String, Value>, p: &str) -> Result<ResponderSpec, F
     }
     let phone = optional_str(obj, "phone", p, 32)?;
     if let Some(ph) = &phone {
-        if !ph.chars().all(|c| c.is_ascii_digit() || " +-()".contains(c))
+        if !ph
+            .chars()
+            .all(|c| c.is_ascii_digit() || " +-()".contains(c))
             || ph.chars().filter(char::is_ascii_digit).count() < 3
         {
             return Err(FieldError::new(
@@ -204,7 +239,11 @@ fn parse_responder(obj: &Map<String, Value>, p: &str) -> Result<ResponderSpec, F
     })
 }
 
-fn optional_number(obj: &Map<String, Value>, name: &str, p: &str) -> Result<Option<f64>, FieldError> {
+fn optional_number(
+    obj: &Map<String, Value>,
+    name: &str,
+    p: &str,
+) -> Result<Option<f64>, FieldError> {
     match obj.get(name) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Number(n)) => n
@@ -212,11 +251,20 @@ fn optional_number(obj: &Map<String, Value>, name: &str, p: &str) -> Result<Opti
             .filter(|v| v.is_finite())
             .map(Some)
             .ok_or_else(|| FieldError::new(format!("{p}{name}"), "must be a finite number")),
-        Some(other) => Err(FieldError::new(format!("{p}{name}"), format!("must be a number, got {other}"))),
+        Some(other) => Err(FieldError::new(
+            format!("{p}{name}"),
+            format!("must be a number, got {other}"),
+        )),
     }
 }
 
-fn ranged(v: Option<f64>, field: String, lo: f64, hi: f64, unit: &str) -> Result<Option<f64>, FieldError> {
+fn ranged(
+    v: Option<f64>,
+    field: String,
+    lo: f64,
+    hi: f64,
+    unit: &str,
+) -> Result<Option<f64>, FieldError> {
     match v {
         Some(x) if !(lo..=hi).contains(&x) => Err(FieldError::new(
             field,
@@ -237,36 +285,75 @@ pub fn parse_position(obj: &Map<String, Value>, p: &str) -> Result<(String, Fix)
     let datum = match optional_str(obj, "crs", p, 16)? {
         None => Datum::Wgs84,
         Some(s) => Datum::parse(&s).ok_or_else(|| {
-            FieldError::new(format!("{p}crs"), format!("unknown datum {s:?}; expected wgs84, gcj02 or bd09"))
+            FieldError::new(
+                format!("{p}crs"),
+                format!("unknown datum {s:?}; expected wgs84, gcj02 or bd09"),
+            )
         })?,
     };
     let checked = |lon: f64, lat: f64| {
-        Position::new(lon, lat).map_err(|e| FieldError::new(format!("{p}{}", e.field()), e.to_string()))
+        Position::new(lon, lat)
+            .map_err(|e| FieldError::new(format!("{p}{}", e.field()), e.to_string()))
     };
     checked(lon, lat)?;
     let (x, y) = datum.to_wgs84(lon, lat);
     let position = checked(x, y)?;
     let ts_text = required_str(obj, "ts", p)?;
     let ts = DateTime::parse_from_rfc3339(ts_text)
-        .map_err(|e| FieldError::new(format!("{p}ts"), format!("must be an RFC 3339 timestamp with offset ({e})")))?
+        .map_err(|e| {
+            FieldError::new(
+                format!("{p}ts"),
+                format!("must be an RFC 3339 timestamp with offset ({e})"),
+            )
+        })?
         .with_timezone(&Utc);
     Ok((
         id,
         Fix {
             position,
             ts,
-            speed_mps: ranged(optional_number(obj, "speed", p)?, format!("{p}speed"), 0.0, 150.0, "m/s")?,
-            heading: ranged(optional_number(obj, "heading", p)?, format!("{p}heading"), 0.0, 360.0, "degrees")?,
-            accuracy_m: ranged(optional_number(obj, "accuracy", p)?, format!("{p}accuracy"), 0.0, 100_000.0, "metres")?,
-            altitude_m: ranged(optional_number(obj, "altitude", p)?, format!("{p}altitude"), -1000.0, 10_000.0, "metres")?,
-            battery: ranged(optional_number(obj, "battery", p)?, format!("{p}battery"), 0.0, 100.0, "percent")?,
+            speed_mps: ranged(
+                optional_number(obj, "speed", p)?,
+                format!("{p}speed"),
+                0.0,
+                150.0,
+                "m/s",
+            )?,
+            heading: ranged(
+                optional_number(obj, "heading", p)?,
+                format!("{p}heading"),
+                0.0,
+                360.0,
+                "degrees",
+            )?,
+            accuracy_m: ranged(
+                optional_number(obj, "accuracy", p)?,
+                format!("{p}accuracy"),
+                0.0,
+                100_000.0,
+                "metres",
+            )?,
+            altitude_m: ranged(
+                optional_number(obj, "altitude", p)?,
+                format!("{p}altitude"),
+                -1000.0,
+                10_000.0,
+                "metres",
+            )?,
+            battery: ranged(
+                optional_number(obj, "battery", p)?,
+                format!("{p}battery"),
+                0.0,
+                100.0,
+                "percent",
+            )?,
         },
     ))
 }
 
 /// The positions body: each item parsed on its own (a bad one does not
 /// stop the others). Errors carry the item index.
-pub fn parse_positions(body: &Value) -> Result<(Shape, Vec<Result<(String, Fix), FieldError>>), FieldError> {
+pub fn parse_positions(body: &Value) -> Result<(Shape, Vec<ParsedFix>), FieldError> {
     let (shape, list) = items(body, "position")?;
     Ok((
         shape,
@@ -292,10 +379,24 @@ mod tests {
         assert_eq!(field(json!({"id":"P-1","name":"x","type":"tank"})), "type");
         assert_eq!(field(json!({"id":"P 1","name":"x","type":"police"})), "id");
         assert_eq!(field(json!({"id":"P-1","type":"police"})), "name");
-        assert_eq!(field(json!({"id":"P-1","name":"x","type":"police","phone":"call me"})), "phone");
-        assert_eq!(field(json!({"id":"P-1","name":"x","type":"police","status":"dispatched"})), "status");
-        assert_eq!(field(json!({"id":"P-1","name":"x","type":"police","colour":"red"})), "colour");
-        assert_eq!(field(json!([{"id":"A","name":"x","type":"police"},{"id":"A","name":"y","type":"grid"}])), "[1].id");
+        assert_eq!(
+            field(json!({"id":"P-1","name":"x","type":"police","phone":"call me"})),
+            "phone"
+        );
+        assert_eq!(
+            field(json!({"id":"P-1","name":"x","type":"police","status":"dispatched"})),
+            "status"
+        );
+        assert_eq!(
+            field(json!({"id":"P-1","name":"x","type":"police","colour":"red"})),
+            "colour"
+        );
+        assert_eq!(
+            field(
+                json!([{"id":"A","name":"x","type":"police"},{"id":"A","name":"y","type":"grid"}])
+            ),
+            "[1].id"
+        );
         assert_eq!(field(json!([])), "body");
     }
 
@@ -314,6 +415,9 @@ mod tests {
         assert_eq!(v[2].as_ref().unwrap_err().field, "[2].ts");
         assert_eq!(v[3].as_ref().unwrap_err().field, "[3].heading");
         let (_, f) = v[4].as_ref().unwrap();
-        assert!((f.position.lon() - 121.2758).abs() > 0.003, "gcj02 shifted to wgs84");
+        assert!(
+            (f.position.lon() - 121.2758).abs() > 0.003,
+            "gcj02 shifted to wgs84"
+        );
     }
 }

@@ -177,9 +177,17 @@ mod tests {
         assert_eq!(ids, vec!["P-1", "P-5"]);
         assert_eq!(p.accepted[0].1.skills, vec!["driving", "first_aid"]);
         assert_eq!(p.accepted[0].1.phone_masked.as_deref(), Some("138****5678"));
-        let errs: Vec<(u64, &str)> = p.rejected.iter().map(|e| (e.line, e.field.as_str())).collect();
+        let errs: Vec<(u64, &str)> = p
+            .rejected
+            .iter()
+            .map(|e| (e.line, e.field.as_str()))
+            .collect();
         assert_eq!(errs, vec![(3, "type"), (4, "id"), (5, "id"), (7, "row")]);
-        assert!(p.rejected[1].reason.contains("line 2"), "{}", p.rejected[1].reason);
+        assert!(
+            p.rejected[1].reason.contains("line 2"),
+            "{}",
+            p.rejected[1].reason
+        );
     }
 
     #[test]

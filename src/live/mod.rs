@@ -238,7 +238,13 @@ impl WorldHandle {
     /// the writer has applied them (so an answer built afterwards shows them).
     pub async fn responders_upserted(&self, rows: Vec<(ResponderSpec, Status, DateTime<Utc>)>) {
         let (tx, rx) = oneshot::channel();
-        if self.commands.send(Command::Upserted(rows, tx)).await.is_err() || rx.await.is_err() {
+        if self
+            .commands
+            .send(Command::Upserted(rows, tx))
+            .await
+            .is_err()
+            || rx.await.is_err()
+        {
             tracing::warn!("live world stopped; roster changes will be loaded at next start");
         }
     }
@@ -266,7 +272,10 @@ impl WorldHandle {
     /// Takes every fix not yet flushed (for a final flush at shutdown).
     pub async fn take_unflushed(&self) -> Option<FlushBatch> {
         let (reply, rx) = oneshot::channel();
-        self.commands.send(Command::TakeUnflushed(reply)).await.ok()?;
+        self.commands
+            .send(Command::TakeUnflushed(reply))
+            .await
+            .ok()?;
         rx.await.ok()
     }
 
@@ -441,9 +450,7 @@ impl Writer {
     fn emit(&self, seq: u64, topic: Topic, body: EventBody) {
         self.seq.store(seq, Ordering::Release);
         // Err only means "no subscribers right now".
-        let _ = self
-            .events
-            .send(Arc::new(StreamEvent { seq, topic, body }));
+        let _ = self.events.send(Arc::new(StreamEvent { seq, topic, body }));
     }
 
     fn emit_features(&self, items: Vec<FeatureItem>) {

@@ -229,9 +229,9 @@ impl LiveResponders {
             };
         }
         if !applied.is_empty() {
-            let (every, min_move) = self.reader().read(|r| {
-                (r.config().track_every, r.config().track_min_move_m)
-            });
+            let (every, min_move) = self
+                .reader()
+                .read(|r| (r.config().track_every, r.config().track_min_move_m));
             for (slot, fix) in applied {
                 self.moved.insert(slot);
                 self.unflushed.insert(slot);

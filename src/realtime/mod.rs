@@ -179,11 +179,11 @@ fn message_for(ev: &StreamEvent, want: &Want) -> Option<Utf8Bytes> {
             .is_none_or(|p| want.bbox.contains(p))
             .then(|| Utf8Bytes::from(&**json)),
         EventBody::Features(items) => {
-            let mine = items.iter().filter(|it| {
-                match (it.now, it.before) {
-                    (None, None) => true,
-                    (a, b) => a.is_some_and(|p| want.bbox.contains(p))
-                        || b.is_some_and(|p| want.bbox.contains(p)),
+            let mine = items.iter().filter(|it| match (it.now, it.before) {
+                (None, None) => true,
+                (a, b) => {
+                    a.is_some_and(|p| want.bbox.contains(p))
+                        || b.is_some_and(|p| want.bbox.contains(p))
                 }
             });
             let mut text = format!(r#"{{"type":"responders","seq":{},"features":["#, ev.seq);

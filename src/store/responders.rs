@@ -86,8 +86,10 @@ const RESPONDER_COLUMNS: &str =
      ST_X(p.geom) as lon, ST_Y(p.geom) as lat, p.fix_at, p.speed_mps, p.heading, p.accuracy_m";
 
 /// Inserts or updates roster rows (by id) in one transaction. An explicit
-/// `status` is the initial status of a *new* responder; an existing
-/// responder's status changes only through [`set_status`] and assignments.
+/// `status` (available, busy, off_duty) is the initial status of a new
+/// responder and replaces an existing one's, unless that responder is on an
+/// open assignment (its status then belongs to the assignment and is kept;
+/// the HTTP layer refuses that case with a 409 first).
 /// Ids must be unique within the batch (the caller checks).
 pub async fn upsert(
     pool: &PgPool,
@@ -130,7 +132,18 @@ pub async fn upsert(
                  name = excluded.name, kind = excluded.kind, skills = excluded.skills,
                  station_code = excluded.station_code, post_code = excluded.post_code,
                  department = excluded.department, phone_masked = excluded.phone_masked,
-                 shift = excluded.shift, demo = excluded.demo, updated_at = now()
+                 shift = excluded.shift, demo = excluded.demo, updated_at = now(),
+                 -- an explicit status applies unless an assignment is open
+                 -- (then the status belongs to the assignment; the API
+                 -- refuses that case with a 409 beforehand)
+                 status = case when exists (select 1 from assignment a where a.responder_id = r.id
+                                                and a.status in ('dispatched', 'acked'))
+                               then r.status
+                               else coalesce((select i.status from input i where i.id = excluded.id), r.status) end,
+                 status_since = case when exists (select 1 from assignment a where a.responder_id = r.id
+                                                      and a.status in ('dispatched', 'acked'))
+                                       or coalesce((select i.status from input i where i.id = excluded.id), r.status) = r.status
+                                     then r.status_since else now() end
              returning r.*, (xmax = 0) as created
          ), logged as (
              insert into event_log (kind, subject, payload)
@@ -641,15 +654,14 @@ pub async fn flush_positions(
     latest: &[(String, Fix)],
     track: &[(String, Fix)],
 ) -> Result<(), StoreError> {
-    fn cols(
-        list: &[(String, Fix)],
-    ) -> (
+    type Columns = (
         Vec<String>,
         Vec<f64>,
         Vec<f64>,
         Vec<DateTime<Utc>>,
         [Vec<Option<f32>>; 3],
-    ) {
+    );
+    fn cols(list: &[(String, Fix)]) -> Columns {
         let mut out = (
             Vec::new(),
             Vec::new(),

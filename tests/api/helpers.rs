@@ -489,3 +489,102 @@ pub async fn assert_field_error(r: reqwest::Response, status: u16, field: &str) 
     );
     v
 }
+
+// ---- responders / dispatch ------------------------------------------------
+
+impl TestApp {
+    /// POSTs `body` as JSON to `path`.
+    pub async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("POST request")
+    }
+
+    /// GETs `path`, asserts `status`, returns the JSON body.
+    pub async fn get_json(&self, path: &str, status: u16) -> Value {
+        let r = self.get(path).await;
+        let got = r.status().as_u16();
+        let text = r.text().await.expect("body");
+        assert_eq!(got, status, "GET {path}: {text}");
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("GET {path}: {e}: {text}"))
+    }
+
+    /// POSTs `body` to `path`, asserts `status`, returns the JSON body.
+    pub async fn post_expect(&self, path: &str, body: &Value, status: u16) -> Value {
+        let r = self.post_json(path, body).await;
+        let got = r.status().as_u16();
+        let text = r.text().await.expect("body");
+        assert_eq!(got, status, "POST {path} {body}: {text}");
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("POST {path}: {e}: {text}"))
+    }
+
+    /// `GET /api/v1/responders/{id}` (asserting 200): the Feature.
+    pub async fn responder(&self, id: &str) -> Value {
+        self.get_json(&format!("/api/v1/responders/{id}"), 200)
+            .await
+    }
+
+    /// Connects and subscribes with an explicit `layers` list.
+    pub async fn ws_subscribe_layers(&self, bbox: [f64; 4], layers: &[&str]) -> (WsStream, Value) {
+        let mut ws = self.ws_connect().await;
+        send_json(
+            &mut ws,
+            json!({"type": "subscribe", "bbox": bbox, "layers": layers}),
+        )
+        .await;
+        let snap = next_json(&mut ws).await;
+        assert_eq!(snap["type"], "snapshot", "expected a snapshot, got {snap}");
+        (ws, snap)
+    }
+}
+
+/// A roster entry body.
+pub fn responder_body(id: &str, kind: &str) -> Value {
+    json!({"id": id, "name": format!("测试{id}"), "type": kind})
+}
+
+/// A position body for `id` at `at` = (lon, lat), taken at `ts`.
+pub fn position_body(id: &str, at: (f64, f64), ts: DateTime<Utc>) -> Value {
+    json!({"id": id, "lon": at.0, "lat": at.1, "ts": rfc3339(ts)})
+}
+
+/// The point `north_m` north and `east_m` east of `from` (small offsets).
+pub fn offset(from: (f64, f64), north_m: f64, east_m: f64) -> (f64, f64) {
+    const R: f64 = 6_371_008.8;
+    let dlat = (north_m / R).to_degrees();
+    let dlon = (east_m / (R * from.1.to_radians().cos())).to_degrees();
+    (from.0 + dlon, from.1 + dlat)
+}
+
+/// Great-circle distance in metres (mean Earth radius 6,371,008.8 m),
+/// computed independently of the crate.
+pub fn haversine(a: (f64, f64), b: (f64, f64)) -> f64 {
+    const R: f64 = 6_371_008.8;
+    let (p1, p2) = (a.1.to_radians(), b.1.to_radians());
+    let dp = p2 - p1;
+    let dl = (b.0 - a.0).to_radians();
+    let h = (dp / 2.0).sin().powi(2) + p1.cos() * p2.cos() * (dl / 2.0).sin().powi(2);
+    2.0 * R * h.sqrt().asin()
+}
+
+/// Polls `check` every 100 ms until it returns `Some`, for at most `wait`.
+pub async fn eventually<T, F, Fut>(wait: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what}: not within {wait:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
