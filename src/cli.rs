@@ -50,11 +50,78 @@ pub enum Command {
     },
     /// Check PostGIS and apply database migrations.
     Migrate,
+    /// Next-period risk per square cell from police.uk street-level CSVs
+    /// (plain or gzip): one row `cell_id,lon,lat,score` per cell of the
+    /// study area (convex hull of the training points). With --test, prints
+    /// PAI / PEI* at 1 % and 5 % for naive counts, KDE and the model.
+    /// Needs no database. See docs/FORECAST.md.
+    Forecast {
+        /// Training files (police.uk street-level CSV, .csv or .csv.gz).
+        #[arg(long, required = true, num_args = 1..)]
+        train: Vec<PathBuf>,
+        /// Square cell size, metres, in a local projection.
+        #[arg(long, default_value_t = 250.0)]
+        cell_m: f64,
+        /// Output CSV.
+        #[arg(long)]
+        out: PathBuf,
+        /// eb (empirical Bayes, default), kde or naive.
+        #[arg(long, default_value = "eb")]
+        model: String,
+        /// Files of the period to evaluate against (prints PAI / PEI*).
+        #[arg(long, num_args = 1..)]
+        test: Vec<PathBuf>,
+        /// Fix the KDE bandwidth (metres) instead of choosing it by validation on the training data.
+        #[arg(long)]
+        bandwidth: Option<f64>,
+        /// Fix the EB prior strength instead of choosing it by validation.
+        #[arg(long)]
+        k: Option<f64>,
+        /// Random half-splits of the training events used for validation.
+        #[arg(long)]
+        reps: Option<usize>,
+        #[arg(long)]
+        seed: Option<u64>,
+    },
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Command::Forecast {
+        train,
+        cell_m,
+        out,
+        model,
+        test,
+        bandwidth,
+        k,
+        reps,
+        seed,
+    } = &cli.command
+    {
+        use crate::risk::forecast::ModelKind;
+        let model = match ModelKind::parse(model) {
+            Some(m @ (ModelKind::Eb | ModelKind::Kde | ModelKind::Naive)) => m,
+            _ => bail!("--model {model:?} is not one of eb, kde, naive"),
+        };
+        let args = crate::risk::forecast_cli::ForecastArgs {
+            train: train.clone(),
+            test: test.clone(),
+            cell_m: *cell_m,
+            out: out.clone(),
+            model,
+            bandwidth_m: *bandwidth,
+            prior_k: *k,
+            reps: *reps,
+            seed: *seed,
+        };
+        // CPU-bound: off the async runtime
+        return tokio::task::spawn_blocking(move || crate::risk::forecast_cli::run(&args))
+            .await
+            .context("forecast task")?;
+    }
     let mut settings = Settings::load(cli.config.as_deref())?;
     match cli.command {
+        Command::Forecast { .. } => unreachable!("handled above"),
         Command::Serve { listen, demo } => {
             if let Some(l) = listen {
                 settings.listen = l;

@@ -27,5 +27,6 @@ pub mod http;
 pub mod ingest;
 pub mod live;
 pub mod realtime;
+pub mod risk;
 pub mod spatial;
 pub mod store;

@@ -266,3 +266,129 @@ async fn roster_csv_import_reports_bad_rows_and_stores_good_ones() {
     drop(c);
     db.drop_db().await;
 }
+
+/// A police.uk street-level file: `n` records at each (lon, lat).
+fn police_csv(points: &[(f64, f64, usize)]) -> String {
+    let mut s = String::from("Crime ID,Month,Reported by,Falls within,Longitude,Latitude,Location,LSOA code,LSOA name,Crime type,Last outcome category,Context\n");
+    for (lon, lat, n) in points {
+        for _ in 0..*n {
+            s.push_str(&format!(
+                ",2016-07,WYP,WYP,{lon},{lat},On or near X,E0,X 001,Burglary,,\n"
+            ));
+        }
+    }
+    s.push_str(",2016-07,WYP,WYP,,,No Location,,,Burglary,,\n");
+    s
+}
+
+#[test]
+fn forecast_writes_one_scored_row_per_cell_and_ranks_the_busy_place_first() {
+    // a 4 km square with a hot place (30 records), a warm one (5) and corners
+    let pts = [
+        (-1.55, 53.80, 30),
+        (-1.53, 53.80, 5),
+        (-1.58, 53.78, 1),
+        (-1.52, 53.78, 1),
+        (-1.58, 53.82, 1),
+        (-1.52, 53.82, 1),
+    ];
+    let train = tmp_file("train.csv", &police_csv(&pts));
+    let out = train.with_file_name("scores.csv");
+    let o = Command::new(env!("CARGO_BIN_EXE_lianqin"))
+        .args([
+            "forecast",
+            "--train",
+            train.to_str().unwrap(),
+            "--cell-m",
+            "250",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .env_remove("DATABASE_URL")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("skipped 1 (no coordinates 1"),
+        "{}",
+        text(&o)
+    );
+    let csv = std::fs::read_to_string(&out).unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(lines.next(), Some("cell_id,lon,lat,score"));
+    let rows: Vec<(String, f64, f64, f64)> = lines
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            assert_eq!(f.len(), 4, "{l}");
+            (
+                f[0].to_string(),
+                f[1].parse().unwrap(),
+                f[2].parse().unwrap(),
+                f[3].parse().unwrap(),
+            )
+        })
+        .collect();
+    // the hull of the points is ≈ 4 km × 4.4 km: hundreds of 250 m cells, every one scored
+    assert!(rows.len() > 200, "{} rows", rows.len());
+    let best = rows.iter().max_by(|a, b| a.3.total_cmp(&b.3)).unwrap();
+    assert!(
+        (best.1 + 1.55).abs() < 0.003 && (best.2 - 53.80).abs() < 0.002,
+        "best cell {best:?}"
+    );
+    let warm = rows
+        .iter()
+        .filter(|r| (r.1 + 1.53).abs() < 0.003 && (r.2 - 53.80).abs() < 0.002)
+        .map(|r| r.3)
+        .fold(f64::MIN, f64::max);
+    let empty_far = rows
+        .iter()
+        .filter(|r| (r.1 + 1.55).abs() > 0.02 || (r.2 - 53.80).abs() > 0.015)
+        .map(|r| r.3)
+        .fold(f64::MIN, f64::max);
+    assert!(
+        best.3 > warm && warm > empty_far,
+        "hot {} > warm {warm} > far {empty_far}",
+        best.3
+    );
+    // gzip works the same, and --test prints the PAI / PEI* table
+    let gz = train.with_file_name("train.csv.gz");
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut enc, police_csv(&pts).as_bytes()).unwrap();
+    std::fs::write(&gz, enc.finish().unwrap()).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_lianqin"))
+        .args([
+            "forecast",
+            "--train",
+            gz.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--test",
+            train.to_str().unwrap(),
+        ])
+        .env_remove("DATABASE_URL")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let t = text(&o);
+    assert!(
+        t.contains("| naive |") && t.contains("| eb |") && t.contains("| kde |"),
+        "{t}"
+    );
+    let bad = Command::new(env!("CARGO_BIN_EXE_lianqin"))
+        .args([
+            "forecast",
+            "--train",
+            gz.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--model",
+            "magic",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        !bad.status.success() && text(&bad).contains("--model"),
+        "{}",
+        text(&bad)
+    );
+}
