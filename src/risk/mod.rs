@@ -4,5 +4,12 @@
 //!   KDE, empirical-Bayes shrinkage) and its evaluation by PAI / PEI*; the
 //!   engine of `lianqin forecast` on police.uk street-level CSVs.
 
+//! - [`hotspots`]: Getis-Ord Gi* over H3 cells (k-ring weights, the cell
+//!   itself included), Benjamini–Hochberg FDR, confidence bins, Mann-Kendall,
+//!   emerging-hotspot classes; verified against PySAL esda (tools/pysal/).
+
 pub mod forecast;
 pub mod forecast_cli;
+pub mod hotspots;
+#[cfg(test)]
+mod hotspots_pysal_tests;
