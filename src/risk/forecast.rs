@@ -459,7 +459,7 @@ impl Grid {
     /// the naive counts, so small bandwidths are well-defined even below the cell size.
     pub fn kde_mass(&self, pts: &[[f64; 2]], h: f64) -> Vec<f64> {
         let mut m = vec![0.0; self.len()];
-        if !(h > 0.0) {
+        if h.is_nan() || h <= 0.0 {
             return m;
         }
         // Aggregate duplicate locations (police.uk snaps records to fixed points).
