@@ -64,6 +64,11 @@ impl Application {
             "roster loaded"
         );
         let (flush_tx, flush_rx) = tokio::sync::mpsc::channel(crate::live::responders::FLUSH_QUEUE);
+        let filled = store::incidents::backfill_h3(&pool).await?;
+        if filled > 0 {
+            tracing::info!(incidents = filled, "filled in H3 cells of older incidents");
+        }
+        let heat = build_heat(&pool).await?;
         let world = WorldHandle::start_with(
             layers,
             recent,
@@ -75,6 +80,7 @@ impl Application {
             crate::live::ResponderWorld {
                 roster,
                 flush: Some(flush_tx),
+                heat,
             },
         );
         tokio::spawn(run_flusher(pool.clone(), world.clone(), flush_rx));
@@ -189,6 +195,24 @@ impl Application {
         }
         Ok(())
     }
+}
+
+/// Incidents of the last [`HEAT_WINDOW_DAYS`] warm the heat surface at start-up.
+pub const HEAT_WINDOW_DAYS: i64 = 90;
+
+/// The heat surface from PostGIS (each incident's stored H3 cell).
+async fn build_heat(pool: &sqlx::PgPool) -> Result<crate::risk::heat::Heat, StoreError> {
+    let since = Utc::now() - chrono::Duration::days(HEAT_WINDOW_DAYS);
+    let rows = store::incidents::heat_rows(pool, since).await?;
+    let mut heat = crate::risk::heat::Heat::new(Default::default(), since);
+    for (cell, at, category) in &rows {
+        if let Ok(c) = h3o::CellIndex::try_from(*cell as u64) {
+            heat.add(c, *at, category.as_deref());
+        }
+    }
+    heat.take_changed();
+    tracing::info!(incidents = rows.len(), cells = heat.len(), "heat surface rebuilt");
+    Ok(heat)
 }
 
 /// The in-memory roster from the stored rows, fixes and open assignments.

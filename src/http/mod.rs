@@ -6,6 +6,7 @@ pub mod error;
 pub mod geojson;
 mod openapi;
 mod responders;
+mod risk;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -138,6 +139,10 @@ pub fn router(state: AppState, web_dir: Option<PathBuf>) -> Router {
             post(responders::decline),
         )
         .route("/api/v1/stats/positions", get(responders::position_stats))
+        .route("/api/v1/heat", get(risk::heat))
+        .route("/api/v1/hotspots", get(risk::hotspots))
+        .route("/api/v1/hotspots/emerging", get(risk::emerging))
+        .route("/api/v1/forecast", get(risk::forecast))
         .fallback(api::not_found)
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,

@@ -128,6 +128,53 @@ pub fn spec() -> Value {
             "/api/v1/incidents/{id}/assignments": {"get": {"summary": "Every assignment of an incident, oldest first (re-offers carry `replaces`)", "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "integer"}}], "responses": {"200": {"description": "{incident_id, assignments}"}}}},
             "/api/v1/assignments/{id}/ack": {"post": {"summary": "Acknowledge a dispatch: assignment acked, responder en_route", "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "integer"}}], "responses": {"200": {"description": "{assignments, responders}"}, "404": {"description": "Unknown assignment"}, "409": {"description": "Not dispatched any more"}}}},
             "/api/v1/assignments/{id}/decline": {"post": {"summary": "Decline: responder available again, the incident offered to the next closest available responder of the same type", "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "integer"}}], "responses": {"200": {"description": "{assignments, responders}"}, "404": {"description": "Unknown assignment"}, "409": {"description": "Not open any more"}}}},
+            "/api/v1/heat": {"get": {
+                "summary": "Decayed incident intensity on H3 cells (res 7–10): live surface (24 h half-life) or risk surface (30 days), per category or overall; updated per incident in the live world. An `at` more than a minute in the past is computed exactly from PostGIS",
+                "parameters": [
+                    {"name": "bbox", "in": "query", "schema": {"type": "string"}, "description": "w,s,e,n (default: the district)"},
+                    {"name": "res", "in": "query", "schema": {"type": "integer", "minimum": 7, "maximum": 10, "default": 8}},
+                    {"name": "category", "in": "query", "schema": {"type": "string"}},
+                    {"name": "surface", "in": "query", "schema": {"type": "string", "enum": ["live", "risk"], "default": "live"}},
+                    {"name": "at", "in": "query", "schema": {"type": "string", "format": "date-time"}},
+                    {"name": "area", "in": "query", "schema": {"type": "string"}, "description": "township:CODE, station:CODE or grid:CODE"},
+                    {"name": "boundary", "in": "query", "schema": {"type": "boolean"}, "description": "include each cell's hexagon"}
+                ],
+                "responses": {"200": {"description": "{res, surface, half_life_s, at, max_intensity, cells: [{h3, lon, lat, intensity, count, boundary?}]}"}, "400": err_responses()["400"]}
+            }},
+            "/api/v1/hotspots": {"get": {
+                "summary": "Getis-Ord Gi* over every H3 cell of the study area (zeros included), binary k-ring weights with the cell itself, two-sided p, Benjamini-Hochberg FDR, bins ±1/±2/±3 (90/95/99 %), and the top repeat places",
+                "parameters": [
+                    {"name": "bbox", "in": "query", "schema": {"type": "string"}}, {"name": "area", "in": "query", "schema": {"type": "string"}},
+                    {"name": "res", "in": "query", "schema": {"type": "integer", "minimum": 7, "maximum": 10, "default": 9}},
+                    {"name": "from", "in": "query", "schema": {"type": "string", "format": "date-time"}}, {"name": "to", "in": "query", "schema": {"type": "string", "format": "date-time"}},
+                    {"name": "category", "in": "query", "schema": {"type": "string"}}, {"name": "k", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 3, "default": 1}},
+                    {"name": "all", "in": "query", "schema": {"type": "boolean"}, "description": "list every study cell, not only those with incidents or a non-zero bin"}
+                ],
+                "responses": {"200": {"description": "{res, k, weights, from, to, n_cells, n_incidents, bins, cells: [{h3, lon, lat, count, z, p, p_fdr, bin}], top_places}"}, "400": err_responses()["400"]}
+            }},
+            "/api/v1/hotspots/emerging": {"get": {
+                "summary": "Emerging-hotspot classes (new, consecutive, intensifying, persistent, diminishing, sporadic, oscillating, historical; hot and cold) over a series of periods, with a Mann-Kendall trend test per cell",
+                "parameters": [
+                    {"name": "bbox", "in": "query", "schema": {"type": "string"}}, {"name": "area", "in": "query", "schema": {"type": "string"}},
+                    {"name": "res", "in": "query", "schema": {"type": "integer", "minimum": 7, "maximum": 10, "default": 9}},
+                    {"name": "from", "in": "query", "schema": {"type": "string", "format": "date-time"}}, {"name": "to", "in": "query", "schema": {"type": "string", "format": "date-time"}},
+                    {"name": "step", "in": "query", "schema": {"type": "string", "enum": ["day", "week"], "default": "week"}},
+                    {"name": "category", "in": "query", "schema": {"type": "string"}}, {"name": "k", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 3}},
+                    {"name": "all", "in": "query", "schema": {"type": "boolean"}}
+                ],
+                "responses": {"200": {"description": "{periods, classes, cells: [{h3, lon, lat, class, trend_z, trend_p, bins, counts}]}"}, "400": err_responses()["400"]}
+            }},
+            "/api/v1/forecast": {"get": {
+                "summary": "Expected incidents per H3 cell in the next `days`: empirical-Bayes shrinkage of the last `days` counts towards the cell's first-ring mean, k = 1 (the model that beat naive counts and KDE on police.uk data, docs/FORECAST.md)",
+                "parameters": [
+                    {"name": "bbox", "in": "query", "schema": {"type": "string"}}, {"name": "area", "in": "query", "schema": {"type": "string"}},
+                    {"name": "res", "in": "query", "schema": {"type": "integer", "minimum": 7, "maximum": 10, "default": 9}},
+                    {"name": "category", "in": "query", "schema": {"type": "string"}},
+                    {"name": "days", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 365, "default": 28}},
+                    {"name": "all", "in": "query", "schema": {"type": "boolean"}}
+                ],
+                "responses": {"200": {"description": "{model, res, days, n_cells, cells: [{h3, lon, lat, score, count}]}"}, "400": err_responses()["400"]}
+            }},
             "/api/v1/stats/positions": {"get": {"summary": "Position ingest counters since start: accepted, rejected by reason, unknown responder, invalid, flushes", "responses": {"200": {"description": "counters"}}}}
         },
         "components": {"schemas": {

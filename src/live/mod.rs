@@ -11,6 +11,7 @@
 //!   its sequence number and the event receiver atomically: no event can fall
 //!   between a client's snapshot and its first delta, and none is sent twice.
 
+pub mod heat;
 mod incidents;
 pub mod responders;
 
@@ -23,6 +24,7 @@ use serde_json::json;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 pub use incidents::RecentIncidents;
+pub use heat::{HeatItem, HeatReader};
 pub use responders::{FeatureItem, FlushBatch, PositionCounters, RosterReader};
 
 use crate::dispatch::{FixError, Roster};
@@ -75,6 +77,8 @@ pub enum Topic {
     Incidents,
     /// Responder features and assignment messages.
     Responders,
+    /// Heat-cell deltas.
+    Heat,
 }
 
 /// One event on the stream.
@@ -98,6 +102,12 @@ pub enum EventBody {
     /// last published position (or every client when it has none); the
     /// session wraps its share as `{"type":"responders","seq":N,"features":[…]}`.
     Features(Vec<FeatureItem>),
+    /// Changed heat cells (all resolutions and groups) valued at `at`; each
+    /// session keeps those of its resolution, category and box.
+    Heat {
+        at: DateTime<Utc>,
+        items: Vec<HeatItem>,
+    },
 }
 
 /// What a new subscriber gets, atomically.
@@ -108,7 +118,56 @@ pub struct Subscription {
     pub responders: Option<Vec<Arc<str>>>,
     /// Open assignments (with the responders layer).
     pub assignments: Vec<serde_json::Value>,
+    /// Heat cells inside the box (with the heat layer).
+    pub heat: Option<serde_json::Value>,
     pub events: broadcast::Receiver<Arc<StreamEvent>>,
+}
+
+/// What a heat subscriber watches.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HeatWant {
+    pub res: u8,
+    pub surface: crate::risk::heat::Surface,
+    pub category: Option<String>,
+}
+
+/// The heat snapshot/REST body for a box: `{res, surface, half_life_s, at, max_intensity, cells}`.
+pub fn heat_body(
+    heat: &crate::risk::heat::Heat,
+    bbox: Bbox,
+    want: &HeatWant,
+    at: DateTime<Utc>,
+    boundary: bool,
+) -> serde_json::Value {
+    let cells = heat.cells_in(bbox, want.res, want.category.as_deref(), want.surface, at);
+    let max = cells.iter().map(|c| c.intensity).fold(0.0, f64::max);
+    let list: Vec<serde_json::Value> = cells
+        .iter()
+        .map(|c| {
+            let ll = h3o::LatLng::from(c.cell);
+            let mut v = json!({
+                "h3": c.cell.to_string(),
+                "lon": ll.lng(),
+                "lat": ll.lat(),
+                "intensity": c.intensity,
+                "count": c.count,
+            });
+            if boundary {
+                let ring: Vec<[f64; 2]> = c.cell.boundary().iter().map(|p| [p.lng(), p.lat()]).collect();
+                v["boundary"] = json!(ring);
+            }
+            v
+        })
+        .collect();
+    json!({
+        "res": want.res,
+        "surface": want.surface.code(),
+        "category": want.category,
+        "half_life_s": heat.half_life(want.surface).num_seconds(),
+        "at": at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        "max_intensity": max,
+        "cells": list,
+    })
 }
 
 /// Result of one position in a batch.
@@ -120,6 +179,7 @@ enum Command {
         bbox: Bbox,
         limit: usize,
         responders: bool,
+        heat: Option<HeatWant>,
         reply: oneshot::Sender<Subscription>,
     },
     ReplaceLayers(Box<Layers>),
@@ -159,6 +219,7 @@ pub struct WorldHandle {
     seq: Arc<AtomicU64>,
     roster: RosterReader,
     counters: Arc<PositionCounters>,
+    heat: HeatReader,
 }
 
 /// What the writer starts with besides layers and incidents.
@@ -166,6 +227,8 @@ pub struct ResponderWorld {
     pub roster: Roster,
     /// Where telemetry flush batches go (`None`: nowhere, e.g. in unit tests).
     pub flush: Option<mpsc::Sender<FlushBatch>>,
+    /// The heat surface rebuilt from PostGIS.
+    pub heat: crate::risk::heat::Heat,
 }
 
 impl WorldHandle {
@@ -185,6 +248,7 @@ impl WorldHandle {
             ResponderWorld {
                 roster: Roster::new(Default::default(), Default::default()),
                 flush: None,
+                heat: crate::risk::heat::Heat::new(Default::default(), Utc::now()),
             },
         )
     }
@@ -208,9 +272,12 @@ impl WorldHandle {
         let counters = Arc::new(PositionCounters::default());
         let live = LiveResponders::new(responders.roster, counters.clone(), responders.flush);
         let roster = live.reader();
+        let heat = heat::LiveHeat::new(responders.heat);
+        let heat_reader = heat.reader();
         let writer = Writer {
             incidents: set,
             responders: live,
+            heat,
             events,
             snapshot: snap_tx,
             seq: seq.clone(),
@@ -222,7 +289,13 @@ impl WorldHandle {
             seq,
             roster,
             counters,
+            heat: heat_reader,
         }
+    }
+
+    /// Read access to the heat surface.
+    pub fn heat(&self) -> &HeatReader {
+        &self.heat
     }
 
     /// Read access to the roster (the lock is held only inside the closure).
@@ -309,12 +382,24 @@ impl WorldHandle {
         limit: usize,
         responders: bool,
     ) -> Option<Subscription> {
+        self.subscribe_with(bbox, limit, responders, None).await
+    }
+
+    /// [`WorldHandle::subscribe`], with the heat layer when `heat` is given.
+    pub async fn subscribe_with(
+        &self,
+        bbox: Bbox,
+        limit: usize,
+        responders: bool,
+        heat: Option<HeatWant>,
+    ) -> Option<Subscription> {
         let (reply, rx) = oneshot::channel();
         self.commands
             .send(Command::Subscribe {
                 bbox,
                 limit,
                 responders,
+                heat,
                 reply,
             })
             .await
@@ -340,6 +425,7 @@ impl WorldHandle {
 struct Writer {
     incidents: RecentIncidents,
     responders: LiveResponders,
+    heat: heat::LiveHeat,
     events: broadcast::Sender<Arc<StreamEvent>>,
     snapshot: watch::Sender<Arc<Snapshot>>,
     seq: Arc<AtomicU64>,
@@ -351,6 +437,8 @@ impl Writer {
         publish.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut flush = tokio::time::interval(responders::FLUSH_EVERY);
         flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut heat_tick = tokio::time::interval(heat::HEAT_EVERY);
+        heat_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let cmd = tokio::select! {
                 cmd = commands.recv() => match cmd {
@@ -366,6 +454,15 @@ impl Writer {
                     self.responders.flush();
                     continue;
                 }
+                _ = heat_tick.tick() => {
+                    let now = Utc::now();
+                    let items = self.heat.take_changed(now);
+                    if !items.is_empty() {
+                        let seq = self.next_seq();
+                        self.emit(seq, Topic::Heat, EventBody::Heat { at: now, items });
+                    }
+                    continue;
+                }
             };
             match cmd {
                 Command::Committed(list) => self.publish(list),
@@ -373,8 +470,14 @@ impl Writer {
                     bbox,
                     limit,
                     responders,
+                    heat,
                     reply,
                 } => {
+                    let heat = heat.map(|w| {
+                        self.heat
+                            .reader()
+                            .read(|h| heat_body(h, bbox, &w, Utc::now(), false))
+                    });
                     let (features, assignments) = if responders {
                         let (f, a) = self.responders.snapshot(bbox, Utc::now());
                         (Some(f), a)
@@ -386,6 +489,7 @@ impl Writer {
                         incidents: self.incidents.newest_in(bbox, limit),
                         responders: features,
                         assignments,
+                        heat,
                         events: self.events.subscribe(),
                     };
                     let _ = reply.send(sub);
@@ -463,6 +567,9 @@ impl Writer {
 
     fn publish(&mut self, list: Vec<Incident>) {
         let now = Utc::now();
+        // every committed incident warms its cells, backfills included
+        // (heat is by event time; the surface decides how much is left)
+        self.heat.add(&list);
         for incident in list {
             // A backfilled record older than the retention window is stored
             // (GET /api/v1/incidents has it) but not streamed: a snapshot

@@ -17,7 +17,8 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::watch;
 
 use crate::domain::Bbox;
-use crate::live::{EventBody, StreamEvent, Subscription, Topic, WorldHandle};
+use crate::live::{EventBody, HeatWant, StreamEvent, Subscription, Topic, WorldHandle};
+use crate::risk::heat::Surface;
 
 /// Slowest link a screen is expected to have (≈ 256 kbit/s), for write budgets.
 const MIN_LINK_BYTES_PER_SEC: f64 = 32.0 * 1024.0;
@@ -26,15 +27,16 @@ const MIN_LINK_BYTES_PER_SEC: f64 = 32.0 * 1024.0;
 pub const MIN_SUBSCRIBE_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Layers a client can subscribe to today.
-pub const STREAM_LAYERS: &[&str] = &["incidents", "responders"];
+pub const STREAM_LAYERS: &[&str] = &["incidents", "responders", "heat"];
 
 /// What a client subscribed to. Without `layers` a subscribe means
 /// incidents only (what the first screens asked for).
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 struct Want {
     bbox: Bbox,
     incidents: bool,
     responders: bool,
+    heat: Option<HeatWant>,
 }
 
 impl Want {
@@ -42,8 +44,44 @@ impl Want {
         match topic {
             Topic::Incidents => self.incidents,
             Topic::Responders => self.responders,
+            Topic::Heat => self.heat.is_some(),
         }
     }
+}
+
+/// `"heat": {"res": 8, "surface": "live", "category": null}` (all optional).
+fn parse_heat(v: Option<&Value>) -> Result<HeatWant, String> {
+    let mut w = HeatWant {
+        res: 8,
+        surface: Surface::Live,
+        category: None,
+    };
+    let Some(v) = v.filter(|v| !v.is_null()) else {
+        return Ok(w);
+    };
+    let o = v
+        .as_object()
+        .ok_or_else(|| error_msg("heat", "must be an object {res, surface, category}"))?;
+    if let Some(r) = o.get("res").filter(|r| !r.is_null()) {
+        w.res = r
+            .as_u64()
+            .filter(|r| (7..=10).contains(r))
+            .ok_or_else(|| error_msg("heat.res", "must be an integer from 7 to 10"))? as u8;
+    }
+    if let Some(s) = o.get("surface").filter(|s| !s.is_null()) {
+        w.surface = s
+            .as_str()
+            .and_then(Surface::parse)
+            .ok_or_else(|| error_msg("heat.surface", "must be live or risk"))?;
+    }
+    if let Some(c) = o.get("category").filter(|c| !c.is_null()) {
+        w.category = Some(
+            c.as_str()
+                .ok_or_else(|| error_msg("heat.category", "must be a string"))?
+                .to_string(),
+        );
+    }
+    Ok(w)
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -102,7 +140,9 @@ fn parse_client(text: &str) -> Result<ClientMsg, String> {
                 bbox,
                 incidents: true,
                 responders: false,
+                heat: None,
             };
+            let mut heat = false;
             if let Some(layers) = v.get("layers") {
                 let list = layers
                     .as_array()
@@ -112,6 +152,7 @@ fn parse_client(text: &str) -> Result<ClientMsg, String> {
                     match l.as_str() {
                         Some("incidents") => want.incidents = true,
                         Some("responders") => want.responders = true,
+                        Some("heat") => heat = true,
                         _ => {
                             return Err(error_msg(
                                 "layers",
@@ -123,6 +164,9 @@ fn parse_client(text: &str) -> Result<ClientMsg, String> {
                         }
                     }
                 }
+            }
+            if heat {
+                want.heat = Some(parse_heat(v.get("heat"))?);
             }
             Ok(ClientMsg::Subscribe(want))
         }
@@ -147,6 +191,9 @@ fn snapshot_msg(sub: &Subscription, want: &Want) -> String {
         "bbox": want.bbox,
         "incidents": {"type": "FeatureCollection", "features": features},
     });
+    if let Some(h) = &sub.heat {
+        msg["heat"] = h.clone();
+    }
     if !want.responders {
         return msg.to_string();
     }
@@ -194,6 +241,49 @@ fn message_for(ev: &StreamEvent, want: &Want) -> Option<Utf8Bytes> {
             }
             text.push_str("]}");
             Some(Utf8Bytes::from(text))
+        }
+        EventBody::Heat { at, items } => {
+            let hw = want.heat.as_ref()?;
+            let cells: Vec<Value> = items
+                .iter()
+                .filter(|it| {
+                    it.res == hw.res
+                        && it.category.as_deref() == hw.category.as_deref()
+                        && it.lon >= want.bbox.west
+                        && it.lon <= want.bbox.east
+                        && it.lat >= want.bbox.south
+                        && it.lat <= want.bbox.north
+                })
+                .map(|it| {
+                    json!({
+                        "h3": format!("{:x}", it.h3),
+                        "lon": it.lon,
+                        "lat": it.lat,
+                        "intensity": match hw.surface { Surface::Live => it.live, Surface::Risk => it.risk },
+                        "count": it.count,
+                    })
+                })
+                .collect();
+            if cells.is_empty() {
+                return None;
+            }
+            let half_life = match hw.surface {
+                Surface::Live => crate::risk::heat::HeatConfig::default().live_half_life,
+                Surface::Risk => crate::risk::heat::HeatConfig::default().risk_half_life,
+            };
+            Some(Utf8Bytes::from(
+                json!({
+                    "type": "heat",
+                    "seq": ev.seq,
+                    "res": hw.res,
+                    "surface": hw.surface.code(),
+                    "category": hw.category,
+                    "half_life_s": half_life.num_seconds(),
+                    "at": at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                    "cells": cells,
+                })
+                .to_string(),
+            ))
         }
     }
 }
@@ -302,7 +392,7 @@ async fn run(
             }
         }
     };
-    let mut sub = subscribe(s, world, want).await?;
+    let mut sub = subscribe(s, world, &want).await?;
     let mut last_subscribe = tokio::time::Instant::now();
     let mut heartbeat = tokio::time::interval(s.settings.heartbeat);
     heartbeat.tick().await;
@@ -324,7 +414,7 @@ async fn run(
                 Err(RecvError::Lagged(missed)) => {
                     tracing::info!(missed, "stream client fell behind; resyncing");
                     s.send(json!({"type":"resync","reason":format!("client fell {missed} events behind")}).to_string()).await?;
-                    sub = subscribe(s, world, want).await?;
+                    sub = subscribe(s, world, &want).await?;
                 }
                 Err(RecvError::Closed) => return Ok(()),
             },
@@ -335,7 +425,7 @@ async fn run(
                     }
                     Ok(ClientMsg::Subscribe(w)) => {
                         want = w;
-                        sub = subscribe(s, world, want).await?;
+                        sub = subscribe(s, world, &want).await?;
                         last_subscribe = tokio::time::Instant::now();
                     }
                     Ok(ClientMsg::Ping) => s.send(json!({"type":"pong","seq":world.seq()}).to_string()).await?,
@@ -361,9 +451,14 @@ impl LiveSub {
     }
 }
 
-async fn subscribe(s: &mut Session, world: &WorldHandle, want: Want) -> Result<LiveSub, Closed> {
+async fn subscribe(s: &mut Session, world: &WorldHandle, want: &Want) -> Result<LiveSub, Closed> {
     let sub = world
-        .subscribe(want.bbox, s.settings.snapshot_limit, want.responders)
+        .subscribe_with(
+            want.bbox,
+            s.settings.snapshot_limit,
+            want.responders,
+            want.heat.clone(),
+        )
         .await
         .ok_or(Closed)?;
     s.send(snapshot_msg(&sub, &want)).await?;
@@ -387,7 +482,8 @@ mod tests {
             ClientMsg::Subscribe(Want {
                 bbox: Bbox::new(121.0, 28.5, 121.3, 28.7).unwrap(),
                 incidents: true,
-                responders: false
+                responders: false,
+                heat: None
             })
         );
         assert_eq!(
@@ -395,7 +491,8 @@ mod tests {
             ClientMsg::Subscribe(Want {
                 bbox: Bbox::world(),
                 incidents: true,
-                responders: false
+                responders: false,
+                heat: None
             })
         );
         assert_eq!(
@@ -403,7 +500,8 @@ mod tests {
             ClientMsg::Subscribe(Want {
                 bbox: Bbox::world(),
                 incidents: false,
-                responders: true
+                responders: true,
+                heat: None
             })
         );
         assert_eq!(parse_client(r#"{"type":"ping"}"#).unwrap(), ClientMsg::Ping);

@@ -7,8 +7,11 @@
 //! - [`hotspots`]: Getis-Ord Gi* over H3 cells (k-ring weights, the cell
 //!   itself included), Benjamini–Hochberg FDR, confidence bins, Mann-Kendall,
 //!   emerging-hotspot classes; verified against PySAL esda (tools/pysal/).
+//! - [`heat`]: decayed incident intensity on H3 cells (res 7–10), live
+//!   (24 h half-life) and risk (30 days) surfaces, updated per incident.
 
 pub mod forecast;
+pub mod heat;
 pub mod forecast_cli;
 pub mod hotspots;
 #[cfg(test)]

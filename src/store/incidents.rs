@@ -62,6 +62,7 @@ pub async fn insert_batch(
         Vec::with_capacity(n),
         Vec::with_capacity(n),
     );
+    let mut h3: Vec<Option<i64>> = Vec::with_capacity(n);
     for (inc, j) in batch {
         source.push(inc.source.code().to_string());
         source_id.push(inc.source_id.clone());
@@ -76,6 +77,7 @@ pub async fn insert_batch(
         township.push(j.township_code.clone());
         grid.push(j.grid_code.clone());
         jur.push(serde_json::to_string(j).expect("summary serialises"));
+        h3.push(crate::risk::heat::cell_r10(inc.position).map(|c| u64::from(c) as i64));
     }
     let mut tx = pool
         .begin()
@@ -89,14 +91,14 @@ pub async fn insert_batch(
         "with input as (
              select * from unnest($1::text[], $2::text[], $3::timestamptz[], $4::float8[], $5::float8[],
                                   $6::text[], $7::text[], $8::text[], $9::int2[], $10::bool[],
-                                  $11::text[], $12::text[], $13::text[])
+                                  $11::text[], $12::text[], $13::text[], $14::int8[])
                  with ordinality as t(source, source_id, reported_at, lon, lat, category, description, address,
-                                      priority, demo, township_code, grid_code, jurisdiction, ord)
+                                      priority, demo, township_code, grid_code, jurisdiction, h3_r10, ord)
          ), ins as (
              insert into incident (source, source_id, reported_at, category, description, address, priority, demo,
-                                   geom, township_code, grid_code, jurisdiction)
+                                   geom, township_code, grid_code, jurisdiction, h3_r10)
              select source, source_id, reported_at, category, description, address, priority, demo,
-                    ST_SetSRID(ST_MakePoint(lon, lat), 4326), township_code, grid_code, jurisdiction::jsonb
+                    ST_SetSRID(ST_MakePoint(lon, lat), 4326), township_code, grid_code, jurisdiction::jsonb, h3_r10
              from input order by source, source_id, ord
              on conflict (source, source_id) do nothing
              returning id, source, source_id, township_code
@@ -121,6 +123,7 @@ pub async fn insert_batch(
     .bind(&township)
     .bind(&grid)
     .bind(&jur)
+    .bind(&h3)
     .fetch_all(&mut *tx)
     .await
     .during("inserting incidents")?;
@@ -251,4 +254,103 @@ pub async fn counts_since(
         .during("reading the newest incident id")?;
     tx.commit().await.during("ending the statistics read")?;
     Ok((rows, max_id))
+}
+
+/// Fills `h3_r10` for rows stored before it existed (start-up; in batches).
+pub async fn backfill_h3(pool: &PgPool) -> Result<u64, StoreError> {
+    let mut total = 0u64;
+    loop {
+        let rows: Vec<(i64, f64, f64)> = sqlx::query_as(
+            "select id, ST_X(geom), ST_Y(geom) from incident where h3_r10 is null order by id limit 10000",
+        )
+        .fetch_all(pool)
+        .await
+        .during("reading incidents without an H3 cell")?;
+        if rows.is_empty() {
+            return Ok(total);
+        }
+        let mut ids = Vec::with_capacity(rows.len());
+        let mut cells = Vec::with_capacity(rows.len());
+        for (id, lon, lat) in &rows {
+            let cell = Position::new(*lon, *lat)
+                .ok()
+                .and_then(crate::risk::heat::cell_r10)
+                .map_or(0, |c| u64::from(c) as i64);
+            ids.push(*id);
+            cells.push(cell);
+        }
+        sqlx::query(
+            "update incident i set h3_r10 = t.h3 from unnest($1::int8[], $2::int8[]) as t(id, h3) where i.id = t.id",
+        )
+        .bind(&ids)
+        .bind(&cells)
+        .execute(pool)
+        .await
+        .during("filling H3 cells")?;
+        total += rows.len() as u64;
+    }
+}
+
+/// (res-10 cell, reported_at, category) of incidents reported since `since`
+/// (start-up heat rebuild), oldest first.
+pub async fn heat_rows(
+    pool: &PgPool,
+    since: DateTime<Utc>,
+) -> Result<Vec<(i64, DateTime<Utc>, Option<String>)>, StoreError> {
+    sqlx::query_as(
+        "select h3_r10, reported_at, category from incident
+         where reported_at >= $1 and h3_r10 is not null and h3_r10 <> 0 order by reported_at",
+    )
+    .bind(since)
+    .fetch_all(pool)
+    .await
+    .during("loading incidents for the heat surface")
+}
+
+/// Counts per (res-10 cell, category) of incidents reported in [from, to)
+/// inside `bbox` (hotspot and forecast queries aggregate them to coarser cells).
+pub async fn cell_counts(
+    pool: &PgPool,
+    bbox: Bbox,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    category: Option<&str>,
+) -> Result<Vec<(i64, DateTime<Utc>)>, StoreError> {
+    sqlx::query_as(
+        "select h3_r10, reported_at from incident
+         where geom && ST_MakeEnvelope($1, $2, $3, $4, 4326)
+           and reported_at >= $5 and reported_at < $6
+           and ($7::text is null or category = $7)
+           and h3_r10 is not null and h3_r10 <> 0",
+    )
+    .bind(bbox.west)
+    .bind(bbox.south)
+    .bind(bbox.east)
+    .bind(bbox.north)
+    .bind(from)
+    .bind(to)
+    .bind(category)
+    .fetch_all(pool)
+    .await
+    .during("counting incidents per cell")
+}
+
+/// Addresses and categories of the incidents in given res-10 cells in a
+/// period (for the "top repeat places" table).
+pub async fn places(
+    pool: &PgPool,
+    cells: &[i64],
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<(i64, Option<String>, Option<String>)>, StoreError> {
+    sqlx::query_as(
+        "select h3_r10, address, category from incident
+         where h3_r10 = any($1) and reported_at >= $2 and reported_at < $3 order by reported_at desc limit 5000",
+    )
+    .bind(cells)
+    .bind(from)
+    .bind(to)
+    .fetch_all(pool)
+    .await
+    .during("reading places")
 }
