@@ -16,6 +16,9 @@
 //! - [`demo`]: the simulated feed behind `serve --demo`.
 //! - [`app`], [`config`], [`cli`]: wiring, settings, command line.
 
+// the hand-written OpenAPI document is one large `json!` literal
+#![recursion_limit = "512"]
+
 pub mod app;
 pub mod cli;
 pub mod config;
