@@ -3,8 +3,8 @@
 //! Gaussian clusters around the 19 real township seats of Huangyan.
 //! Set `TOWNSHIPS=path` to override the geojson location.
 
-use lianqin::domain::{Position, ResponderType, Status};
 use lianqin::dispatch::index::{Entry, Filter, Hit, IndexConfig, ResponderIndex, Slot, NO_STATION};
+use lianqin::domain::{Position, ResponderType, Status};
 use lianqin::spatial::geodesy::{haversine_m, LocalProjection};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -33,8 +33,9 @@ struct Seat {
 }
 
 fn load_seats() -> Vec<Seat> {
-    let path = std::env::var("TOWNSHIPS")
-        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/geodata/townships.geojson").to_string());
+    let path = std::env::var("TOWNSHIPS").unwrap_or_else(|_| {
+        concat!(env!("CARGO_MANIFEST_DIR"), "/geodata/townships.geojson").to_string()
+    });
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     let v: serde_json::Value = serde_json::from_str(&text).unwrap();
     let urban = ["东城街道", "西城街道", "南城街道", "北城街道"];
