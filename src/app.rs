@@ -211,7 +211,11 @@ async fn build_heat(pool: &sqlx::PgPool) -> Result<crate::risk::heat::Heat, Stor
         }
     }
     heat.take_changed();
-    tracing::info!(incidents = rows.len(), cells = heat.len(), "heat surface rebuilt");
+    tracing::info!(
+        incidents = rows.len(),
+        cells = heat.len(),
+        "heat surface rebuilt"
+    );
     Ok(heat)
 }
 

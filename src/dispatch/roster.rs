@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::hygiene::{self, Rejection};
 use super::index::{Entry, Filter, Hit, IndexConfig, ResponderIndex, Slot, NO_STATION};
@@ -54,10 +54,6 @@ pub struct Roster {
     index: ResponderIndex,
     skills: HashMap<String, u32>,
     stations: HashMap<String, u16>,
-}
-
-fn ts(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 impl Roster {
@@ -289,69 +285,76 @@ impl Roster {
 
     /// The GeoJSON Feature of one responder (REST list, stream, candidates).
     pub fn feature(&self, slot: Slot, now: DateTime<Utc>) -> Value {
-        let r = self.get(slot);
-        let fresh_after = self.fresh_after(now);
-        let geometry = match r.fix {
-            Some(f) => {
-                json!({"type": "Point", "coordinates": [f.position.lon(), f.position.lat()]})
-            }
-            None => Value::Null,
-        };
-        json!({
-            "type": "Feature",
-            "id": r.spec.id,
-            "geometry": geometry,
-            "properties": self.properties(r, now, fresh_after),
-        })
+        serde_json::to_value(self.feature_out(slot, now)).expect("a feature serialises")
     }
 
-    fn properties(&self, r: &Responder, now: DateTime<Utc>, fresh_after: DateTime<Utc>) -> Value {
-        let position = r.fix.map(|f| {
-            json!({
-                "lon": f.position.lon(),
-                "lat": f.position.lat(),
-                "ts": ts(f.ts),
-                "age_s": (now - f.ts).num_milliseconds().max(0) as f64 / 1000.0,
-                "speed_mps": f.speed_mps,
-                "heading": f.heading,
-                "accuracy_m": f.accuracy_m,
-                "stale": f.ts < fresh_after,
-            })
-        });
-        let assignment = r.assignment.as_ref().map(|a| {
-            json!({"id": a.id, "incident_id": a.incident_id, "status": a.status.code(), "ack_deadline": ts(a.ack_deadline)})
-        });
-        json!({
-            "id": r.spec.id,
-            "name": r.spec.name,
-            "type": r.spec.kind.code(),
-            "type_label": r.spec.kind.label_zh(),
-            "status": r.status.code(),
-            "status_label": r.status.label_zh(),
-            "status_since": ts(r.status_since),
-            "skills": r.spec.skills,
-            "station": r.spec.station,
-            "post": r.spec.post,
-            "department": r.spec.department,
-            "phone_masked": r.spec.phone_masked,
-            "shift": r.spec.shift,
-            "demo": r.spec.demo,
-            "position": position,
-            "assignment": assignment,
-        })
+    /// The Feature as a borrowed, directly serialisable struct (no
+    /// `serde_json::Value` tree: building that tree was most of the cost
+    /// of a `nearest` answer, BENCHMARKS.md).
+    pub fn feature_out(&self, slot: Slot, now: DateTime<Utc>) -> FeatureOut<'_> {
+        let r = self.get(slot);
+        FeatureOut {
+            kind: "Feature",
+            id: &r.spec.id,
+            geometry: r.fix.map(|f| PointOut {
+                kind: "Point",
+                coordinates: [f.position.lon(), f.position.lat()],
+            }),
+            properties: self.props(r, now, self.fresh_after(now)),
+        }
+    }
+
+    /// The properties of a responder, borrowed.
+    pub fn props<'a>(
+        &'a self,
+        r: &'a Responder,
+        now: DateTime<Utc>,
+        fresh_after: DateTime<Utc>,
+    ) -> PropsOut<'a> {
+        PropsOut {
+            id: &r.spec.id,
+            name: &r.spec.name,
+            kind: r.spec.kind.code(),
+            type_label: r.spec.kind.label_zh(),
+            status: r.status.code(),
+            status_label: r.status.label_zh(),
+            status_since: Ts(r.status_since),
+            skills: &r.spec.skills,
+            station: r.spec.station.as_deref(),
+            post: r.spec.post.as_deref(),
+            department: r.spec.department.as_deref(),
+            phone_masked: r.spec.phone_masked.as_deref(),
+            shift: r.spec.shift.as_deref(),
+            demo: r.spec.demo,
+            position: r.fix.map(|f| PositionOut {
+                lon: f.position.lon(),
+                lat: f.position.lat(),
+                ts: Ts(f.ts),
+                age_s: (now - f.ts).num_milliseconds().max(0) as f64 / 1000.0,
+                speed_mps: f.speed_mps,
+                heading: f.heading,
+                accuracy_m: f.accuracy_m,
+                stale: f.ts < fresh_after,
+            }),
+            assignment: r.assignment.as_ref().map(|a| AssignmentRef {
+                id: a.id,
+                incident_id: a.incident_id,
+                status: a.status.code(),
+                ack_deadline: Ts(a.ack_deadline),
+            }),
+        }
     }
 
     /// Candidates for an incident: each hit with distance, ETA and the
     /// reasons for its rank, best first.
-    pub fn candidates(
-        &self,
-        at: Position,
+    pub fn candidates<'a>(
+        &'a self,
         incident: &JurisdictionSummary,
         hits: &[Hit],
         skill: Option<&str>,
         jurisdiction: &JurisdictionIndex,
         now: DateTime<Utc>,
-    ) -> Vec<Value> {
+    ) -> Vec<CandidateOut<'a>> {
         let fresh_after = self.fresh_after(now);
         hits.iter()
             .enumerate()
@@ -360,13 +363,14 @@ impl Roster {
                 let fix = r.fix.expect("a hit has a position");
                 let eta = self.eta_s(r.spec.kind, h.distance_m);
                 let age = (now - fix.ts).num_milliseconds().max(0) as f64 / 1000.0;
-                let mut reasons = vec![format!("距离 {}", metres_text(h.distance_m))];
-                let here = JurisdictionSummary::from(&jurisdiction.locate(fix.position));
-                if here.grid_code.is_some() && here.grid_code == incident.grid_code {
+                let mut reasons = Vec::with_capacity(4);
+                reasons.push(format!("距离 {}", metres_text(h.distance_m)));
+                let here = jurisdiction.locate(fix.position);
+                let grid = here.grid.map(|g| g.code);
+                let township = here.township.map(|t| t.code);
+                if grid.is_some() && grid == incident.grid_code {
                     reasons.push("同网格".to_string());
-                } else if here.township_code.is_some()
-                    && here.township_code == incident.township_code
-                {
+                } else if township.is_some() && township == incident.township_code {
                     reasons.push("同乡镇街道".to_string());
                 }
                 if r.spec.station.is_some() && r.spec.station == incident.station_code {
@@ -383,23 +387,104 @@ impl Roster {
                 } else {
                     reasons.push(format!("定位 {}前", age_text(age)));
                 }
-                let _ = at;
-                json!({
-                    "rank": i + 1,
-                    "responder": self.properties(r, now, fresh_after),
-                    "lon": fix.position.lon(),
-                    "lat": fix.position.lat(),
-                    "distance_m": (h.distance_m * 10.0).round() / 10.0,
-                    "eta_s": eta.round(),
-                    "stale": h.stale,
-                    "position_age_s": age,
-                    "grid_code": here.grid_code,
-                    "township_code": here.township_code,
-                    "reasons": reasons,
-                })
+                CandidateOut {
+                    rank: i + 1,
+                    responder: self.props(r, now, fresh_after),
+                    lon: fix.position.lon(),
+                    lat: fix.position.lat(),
+                    distance_m: (h.distance_m * 10.0).round() / 10.0,
+                    eta_s: eta.round(),
+                    stale: h.stale,
+                    position_age_s: age,
+                    grid_code: grid,
+                    township_code: township,
+                    reasons,
+                }
             })
             .collect()
     }
+}
+
+/// RFC 3339 with milliseconds, UTC (`2026-12-02T10:00:00.000Z`).
+#[derive(Debug, Clone, Copy)]
+pub struct Ts(pub DateTime<Utc>);
+
+impl serde::Serialize for Ts {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&self.0.format("%Y-%m-%dT%H:%M:%S%.3fZ"))
+    }
+}
+
+#[derive(Debug, serde::Serialize)]
+pub struct PointOut {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    coordinates: [f64; 2],
+}
+
+#[derive(Debug, serde::Serialize)]
+pub struct FeatureOut<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    id: &'a str,
+    geometry: Option<PointOut>,
+    properties: PropsOut<'a>,
+}
+
+#[derive(Debug, serde::Serialize)]
+pub struct PositionOut {
+    lon: f64,
+    lat: f64,
+    ts: Ts,
+    age_s: f64,
+    speed_mps: Option<f64>,
+    heading: Option<f64>,
+    accuracy_m: Option<f64>,
+    stale: bool,
+}
+
+#[derive(Debug, serde::Serialize)]
+pub struct AssignmentRef {
+    id: i64,
+    incident_id: i64,
+    status: &'static str,
+    ack_deadline: Ts,
+}
+
+#[derive(Debug, serde::Serialize)]
+pub struct PropsOut<'a> {
+    id: &'a str,
+    name: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    type_label: &'static str,
+    status: &'static str,
+    status_label: &'static str,
+    status_since: Ts,
+    skills: &'a [String],
+    station: Option<&'a str>,
+    post: Option<&'a str>,
+    department: Option<&'a str>,
+    phone_masked: Option<&'a str>,
+    shift: Option<&'a str>,
+    demo: bool,
+    position: Option<PositionOut>,
+    assignment: Option<AssignmentRef>,
+}
+
+#[derive(Debug, serde::Serialize)]
+pub struct CandidateOut<'a> {
+    pub rank: usize,
+    pub responder: PropsOut<'a>,
+    pub lon: f64,
+    pub lat: f64,
+    pub distance_m: f64,
+    pub eta_s: f64,
+    pub stale: bool,
+    pub position_age_s: f64,
+    pub grid_code: Option<String>,
+    pub township_code: Option<String>,
+    pub reasons: Vec<String>,
 }
 
 fn metres_text(m: f64) -> String {

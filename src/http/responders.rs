@@ -141,14 +141,6 @@ fn point(q: &HashMap<String, String>) -> Result<Position, ApiError> {
     Position::new(x, y).map_err(|e| ApiError::field(e.field(), e.to_string()))
 }
 
-fn feature_collection(features: Vec<Value>) -> Response {
-    (
-        [(header::CONTENT_TYPE, "application/geo+json")],
-        json!({"type": "FeatureCollection", "features": features}).to_string(),
-    )
-        .into_response()
-}
-
 /// `POST /api/v1/responders`: one entry or an array (≤ 1,000), upsert by id.
 pub async fn post_responders(
     State(st): State<AppState>,
@@ -238,9 +230,15 @@ pub async fn list_responders(
             Some(b) => r.within(b, &rq),
             None => r.all_matching(&rq),
         };
-        slots.into_iter().map(|s| r.feature(s, now)).collect()
+        let features: Vec<crate::dispatch::roster::FeatureOut> =
+            slots.into_iter().map(|s| r.feature_out(s, now)).collect();
+        serde_json::to_string(&features).expect("features serialise")
     });
-    Ok(feature_collection(features))
+    Ok((
+        [(header::CONTENT_TYPE, "application/geo+json")],
+        format!(r#"{{"type":"FeatureCollection","features":{features}}}"#),
+    )
+        .into_response())
 }
 
 fn unknown_responder(id: &str) -> ApiError {
@@ -481,7 +479,7 @@ pub async fn osmand(
 pub async fn nearest(
     State(st): State<AppState>,
     Query(q): Query<HashMap<String, String>>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     only(
         &q,
         &[
@@ -494,14 +492,25 @@ pub async fn nearest(
     let snap = st.world.snapshot();
     let j = JurisdictionSummary::from(&snap.index.locate(at));
     let now = Utc::now();
-    let candidates = st.world.roster().read(|r| {
+    #[derive(serde::Serialize)]
+    struct Out<'a> {
+        lon: f64,
+        lat: f64,
+        k: usize,
+        candidates: Vec<crate::dispatch::roster::CandidateOut<'a>>,
+    }
+    // serialised under the read lock, straight from borrowed structs
+    let body = st.world.roster().read(|r| {
         let hits = r.nearest(at, k, &rq, now);
-        r.candidates(at, &j, &hits, rq.skill.as_deref(), &snap.index, now)
+        let out = Out {
+            lon: at.lon(),
+            lat: at.lat(),
+            k,
+            candidates: r.candidates(&j, &hits, rq.skill.as_deref(), &snap.index, now),
+        };
+        serde_json::to_vec(&out).expect("candidates serialise")
     });
-    Ok(Json(json!({
-        "lon": at.lon(), "lat": at.lat(), "k": k,
-        "candidates": candidates,
-    })))
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
 async fn incident(st: &AppState, id: i64) -> Result<crate::domain::Incident, ApiError> {
@@ -523,16 +532,18 @@ pub async fn candidates(
     let inc = incident(&st, id).await?;
     let snap = st.world.snapshot();
     let now = Utc::now();
-    let list = st.world.roster().read(|r| {
+    let list: Vec<Value> = st.world.roster().read(|r| {
         let hits = r.nearest(inc.position, k, &rq, now);
         r.candidates(
-            inc.position,
             &inc.jurisdiction,
             &hits,
             rq.skill.as_deref(),
             &snap.index,
             now,
         )
+        .iter()
+        .map(|c| serde_json::to_value(c).expect("a candidate serialises"))
+        .collect()
     });
     Ok(Json(json!({
         "incident": {"id": inc.id, "lon": inc.position.lon(), "lat": inc.position.lat(),

@@ -50,12 +50,19 @@ fn res(q: &HashMap<String, String>, default: u8, lo: u8) -> Result<u8, ApiError>
             .parse::<u8>()
             .ok()
             .filter(|r| (lo..=10).contains(r))
-            .ok_or_else(|| ApiError::field("res", format!("must be an integer from {lo} to 10, got {s:?}"))),
+            .ok_or_else(|| {
+                ApiError::field(
+                    "res",
+                    format!("must be an integer from {lo} to 10, got {s:?}"),
+                )
+            }),
     }
 }
 
 fn category(q: &HashMap<String, String>) -> Option<String> {
-    q.get("category").map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
+    q.get("category")
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
 }
 
 /// `area=township:CODE|station:CODE|grid:CODE`.
@@ -70,18 +77,35 @@ fn area(st: &AppState, q: &HashMap<String, String>) -> Result<Option<Area>, ApiE
     let Some(raw) = q.get("area") else {
         return Ok(None);
     };
-    let bad = || ApiError::field("area", format!("must be township:CODE, station:CODE or grid:CODE, got {raw:?}"));
+    let bad = || {
+        ApiError::field(
+            "area",
+            format!("must be township:CODE, station:CODE or grid:CODE, got {raw:?}"),
+        )
+    };
     let (kind, code) = raw.split_once(':').ok_or_else(bad)?;
     let snap = st.world.snapshot();
     let l = &snap.layers;
     let (a, known) = match kind {
-        "township" => (Area::Township(code.into()), l.townships.iter().any(|t| t.code == code)),
-        "grid" => (Area::Grid(code.into()), l.grids.iter().any(|t| t.code == code)),
-        "station" => (Area::Station(code.into()), l.stations.iter().any(|t| t.code == code)),
+        "township" => (
+            Area::Township(code.into()),
+            l.townships.iter().any(|t| t.code == code),
+        ),
+        "grid" => (
+            Area::Grid(code.into()),
+            l.grids.iter().any(|t| t.code == code),
+        ),
+        "station" => (
+            Area::Station(code.into()),
+            l.stations.iter().any(|t| t.code == code),
+        ),
         _ => return Err(bad()),
     };
     if !known {
-        return Err(ApiError::field("area", format!("no {kind} with code {code:?}")));
+        return Err(ApiError::field(
+            "area",
+            format!("no {kind} with code {code:?}"),
+        ));
     }
     Ok(Some(a))
 }
@@ -92,9 +116,15 @@ fn bbox(st: &AppState, q: &HashMap<String, String>) -> Result<Bbox, ApiError> {
         return Bbox::parse(b).map_err(|e| ApiError::field("bbox", e.to_string()));
     }
     let snap = st.world.snapshot();
-    let r = snap.layers.boundary.first().and_then(|d| d.geometry.bounding_rect());
+    let r = snap
+        .layers
+        .boundary
+        .first()
+        .and_then(|d| d.geometry.bounding_rect());
     Ok(match r {
-        Some(r) => Bbox::new(r.min().x, r.min().y, r.max().x, r.max().y).unwrap_or_else(|_| Bbox::world()),
+        Some(r) => {
+            Bbox::new(r.min().x, r.min().y, r.max().x, r.max().y).unwrap_or_else(|_| Bbox::world())
+        }
         None => Bbox::world(),
     })
 }
@@ -122,7 +152,12 @@ fn centre(c: CellIndex) -> Position {
 /// a lattice of sample points one edge length apart hits every such cell
 /// (a hexagon's inscribed circle, radius 0.87 edge, always holds a point of a
 /// square lattice of spacing ≤ 1.22 edge).
-fn study_cells(st: &AppState, b: Bbox, res: u8, area: &Option<Area>) -> Result<Vec<CellIndex>, ApiError> {
+fn study_cells(
+    st: &AppState,
+    b: Bbox,
+    res: u8,
+    area: &Option<Area>,
+) -> Result<Vec<CellIndex>, ApiError> {
     let r = Resolution::try_from(res).map_err(|_| ApiError::field("res", "invalid resolution"))?;
     let edge_m = r.edge_length_m();
     let mid = (b.south + b.north) / 2.0;
@@ -171,13 +206,19 @@ pub async fn heat(
     State(st): State<AppState>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
-    only(&q, &["bbox", "res", "category", "surface", "at", "area", "boundary"])?;
+    only(
+        &q,
+        &[
+            "bbox", "res", "category", "surface", "at", "area", "boundary",
+        ],
+    )?;
     let b = bbox(&st, &q)?;
     let want = HeatWant {
         res: res(&q, 8, 7)?,
         surface: match q.get("surface") {
             None => Surface::Live,
-            Some(s) => Surface::parse(s).ok_or_else(|| ApiError::field("surface", "must be live or risk"))?,
+            Some(s) => Surface::parse(s)
+                .ok_or_else(|| ApiError::field("surface", "must be live or risk"))?,
         },
         category: category(&q),
     };
@@ -191,7 +232,9 @@ pub async fn heat(
     let mut body = if at < now - Duration::minutes(1) {
         // the past, exactly: only incidents reported by `at`
         let since = at - Duration::days(crate::app::HEAT_WINDOW_DAYS);
-        let rows = crate::store::incidents::cell_counts(&st.pool, b, since, at, want.category.as_deref()).await?;
+        let rows =
+            crate::store::incidents::cell_counts(&st.pool, b, since, at, want.category.as_deref())
+                .await?;
         let mut h = Heat::new(Default::default(), since);
         for (cell, t) in rows {
             if let Ok(c) = CellIndex::try_from(cell as u64) {
@@ -200,14 +243,19 @@ pub async fn heat(
         }
         heat_body(&h, b, &want, at, boundary)
     } else {
-        st.world.heat().read(|h| heat_body(h, b, &want, at, boundary))
+        st.world
+            .heat()
+            .read(|h| heat_body(h, b, &want, at, boundary))
     };
     if let Some(a) = &area {
         let snap = st.world.snapshot();
         if let Some(cells) = body["cells"].as_array_mut() {
             cells.retain(|c| {
-                Position::new(c["lon"].as_f64().unwrap_or(0.0), c["lat"].as_f64().unwrap_or(0.0))
-                    .is_ok_and(|p| in_region(&snap.index, &Some(a.clone()), p))
+                Position::new(
+                    c["lon"].as_f64().unwrap_or(0.0),
+                    c["lat"].as_f64().unwrap_or(0.0),
+                )
+                .is_ok_and(|p| in_region(&snap.index, &Some(a.clone()), p))
             });
         }
     }
@@ -225,7 +273,11 @@ struct Period {
     all: bool,
 }
 
-fn period(st: &AppState, q: &HashMap<String, String>, default_days: i64) -> Result<Period, ApiError> {
+fn period(
+    st: &AppState,
+    q: &HashMap<String, String>,
+    default_days: i64,
+) -> Result<Period, ApiError> {
     let now = Utc::now();
     let to = time(q, "to")?.unwrap_or(now);
     let from = time(q, "from")?.unwrap_or(to - Duration::days(default_days));
@@ -233,7 +285,10 @@ fn period(st: &AppState, q: &HashMap<String, String>, default_days: i64) -> Resu
         return Err(ApiError::field("from", "must be before to"));
     }
     if to - from > Duration::days(3 * 366) {
-        return Err(ApiError::field("from", "the period may span at most three years"));
+        return Err(ApiError::field(
+            "from",
+            "the period may span at most three years",
+        ));
     }
     let k = match q.get("k") {
         None => 1,
@@ -256,8 +311,14 @@ fn period(st: &AppState, q: &HashMap<String, String>, default_days: i64) -> Resu
 }
 
 /// Counts per study cell over [from, to), and the res-10 rows for places.
-async fn counts(st: &AppState, p: &Period, cells: &[CellIndex]) -> Result<(Vec<f64>, Vec<(i64, DateTime<Utc>)>), ApiError> {
-    let rows = crate::store::incidents::cell_counts(&st.pool, p.b, p.from, p.to, p.category.as_deref()).await?;
+async fn counts(
+    st: &AppState,
+    p: &Period,
+    cells: &[CellIndex],
+) -> Result<(Vec<f64>, Vec<(i64, DateTime<Utc>)>), ApiError> {
+    let rows =
+        crate::store::incidents::cell_counts(&st.pool, p.b, p.from, p.to, p.category.as_deref())
+            .await?;
     let pos: HashMap<CellIndex, usize> = cells.iter().enumerate().map(|(i, c)| (*c, i)).collect();
     let mut x = vec![0.0; cells.len()];
     for (c, _) in &rows {
@@ -275,18 +336,25 @@ pub async fn hotspots(
     State(st): State<AppState>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
-    only(&q, &["bbox", "area", "res", "from", "to", "category", "k", "all"])?;
+    only(
+        &q,
+        &["bbox", "area", "res", "from", "to", "category", "k", "all"],
+    )?;
     let p = period(&st, &q, 30)?;
     let cells = study_cells(&st, p.b, p.res, &p.area)?;
     let (x, rows) = counts(&st, &p, &cells).await?;
     let input: Vec<(CellIndex, f64)> = cells.iter().copied().zip(x.iter().copied()).collect();
-    let stats = tokio::task::spawn_blocking(move || hotspots::gi_star(&input, p.k, Weighting::Binary))
-        .await
-        .map_err(|_| ApiError::Unavailable("hotspot computation failed"))?
-        .map_err(|e| ApiError::field("query", e.to_string()))?;
+    let stats =
+        tokio::task::spawn_blocking(move || hotspots::gi_star(&input, p.k, Weighting::Binary))
+            .await
+            .map_err(|_| ApiError::Unavailable("hotspot computation failed"))?
+            .map_err(|e| ApiError::field("query", e.to_string()))?;
     let mut summary = serde_json::Map::new();
     for bin in -3..=3i8 {
-        summary.insert(bin.to_string(), json!(stats.iter().filter(|g| g.bin == bin).count()));
+        summary.insert(
+            bin.to_string(),
+            json!(stats.iter().filter(|g| g.bin == bin).count()),
+        );
     }
     let list: Vec<Value> = stats
         .iter()
@@ -315,13 +383,16 @@ pub async fn hotspots(
         .filter_map(|(c, n)| {
             let cell = CellIndex::try_from(*c as u64).ok()?;
             let ctr = centre(cell);
-            let mine: Vec<&(i64, Option<String>, Option<String>)> = detail.iter().filter(|d| d.0 == *c).collect();
+            let mine: Vec<&(i64, Option<String>, Option<String>)> =
+                detail.iter().filter(|d| d.0 == *c).collect();
             let address = mine.iter().find_map(|d| d.1.clone());
             let mut cats: Vec<String> = mine.iter().filter_map(|d| d.2.clone()).collect();
             cats.sort();
             cats.dedup();
-            Some(json!({"h3": cell.to_string(), "lon": ctr.lon(), "lat": ctr.lat(), "count": n,
-                        "address": address, "categories": cats}))
+            Some(
+                json!({"h3": cell.to_string(), "lon": ctr.lon(), "lat": ctr.lat(), "count": n,
+                        "address": address, "categories": cats}),
+            )
         })
         .collect();
     Ok(Json(json!({
@@ -341,12 +412,22 @@ pub async fn emerging(
     State(st): State<AppState>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
-    only(&q, &["bbox", "area", "res", "from", "to", "category", "k", "all", "step"])?;
+    only(
+        &q,
+        &[
+            "bbox", "area", "res", "from", "to", "category", "k", "all", "step",
+        ],
+    )?;
     let p = period(&st, &q, 12 * 7)?;
     let step = match q.get("step").map(String::as_str) {
         None | Some("week") => Duration::days(7),
         Some("day") => Duration::days(1),
-        Some(other) => return Err(ApiError::field("step", format!("must be day or week, got {other:?}"))),
+        Some(other) => {
+            return Err(ApiError::field(
+                "step",
+                format!("must be day or week, got {other:?}"),
+            ))
+        }
     };
     let n = ((p.to - p.from).num_seconds() as f64 / step.num_seconds() as f64).ceil() as i64;
     if !(2..=MAX_PERIODS).contains(&n) {
@@ -356,12 +437,17 @@ pub async fn emerging(
         ));
     }
     let cells = study_cells(&st, p.b, p.res, &p.area)?;
-    let rows = crate::store::incidents::cell_counts(&st.pool, p.b, p.from, p.to, p.category.as_deref()).await?;
+    let rows =
+        crate::store::incidents::cell_counts(&st.pool, p.b, p.from, p.to, p.category.as_deref())
+            .await?;
     let pos: HashMap<CellIndex, usize> = cells.iter().enumerate().map(|(i, c)| (*c, i)).collect();
     let mut series = vec![vec![0.0; cells.len()]; n as usize];
     for (c, t) in &rows {
         let k = ((*t - p.from).num_seconds() / step.num_seconds()) as usize;
-        if let (Some(i), true) = (parent(*c, p.res).and_then(|pc| pos.get(&pc)), k < n as usize) {
+        if let (Some(i), true) = (
+            parent(*c, p.res).and_then(|pc| pos.get(&pc)),
+            k < n as usize,
+        ) {
             series[k][*i] += 1.0;
         }
     }
@@ -372,7 +458,13 @@ pub async fn emerging(
     let series2 = series.clone();
     let k = p.k;
     let out = tokio::task::spawn_blocking(move || {
-        hotspots::emerging_hotspots(&cells2, &series2, k, Weighting::Binary, &EmergingParams::default())
+        hotspots::emerging_hotspots(
+            &cells2,
+            &series2,
+            k,
+            Weighting::Binary,
+            &EmergingParams::default(),
+        )
     })
     .await
     .map_err(|_| ApiError::Unavailable("emerging-hotspot computation failed"))?
@@ -425,7 +517,8 @@ pub async fn forecast(
     let p = period(&st, &q2, days)?;
     let cells = study_cells(&st, p.b, p.res, &p.area)?;
     let (x, _) = counts(&st, &p, &cells).await?;
-    let nbs = hotspots::kring_neighbours(&cells, 1).map_err(|e| ApiError::field("query", e.to_string()))?;
+    let nbs = hotspots::kring_neighbours(&cells, 1)
+        .map_err(|e| ApiError::field("query", e.to_string()))?;
     let scores: Vec<f64> = nbs
         .iter()
         .enumerate()

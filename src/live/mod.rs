@@ -23,8 +23,8 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
-pub use incidents::RecentIncidents;
 pub use heat::{HeatItem, HeatReader};
+pub use incidents::RecentIncidents;
 pub use responders::{FeatureItem, FlushBatch, PositionCounters, RosterReader};
 
 use crate::dispatch::{FixError, Roster};
@@ -153,7 +153,12 @@ pub fn heat_body(
                 "count": c.count,
             });
             if boundary {
-                let ring: Vec<[f64; 2]> = c.cell.boundary().iter().map(|p| [p.lng(), p.lat()]).collect();
+                let ring: Vec<[f64; 2]> = c
+                    .cell
+                    .boundary()
+                    .iter()
+                    .map(|p| [p.lng(), p.lat()])
+                    .collect();
                 v["boundary"] = json!(ring);
             }
             v

@@ -311,7 +311,10 @@ impl LiveResponders {
                 FeatureItem {
                     now: now_pos,
                     before,
-                    json: Arc::from(roster.feature(s, now).to_string()),
+                    json: Arc::from(
+                        serde_json::to_string(&roster.feature_out(s, now))
+                            .expect("a feature serialises"),
+                    ),
                 }
             })
             .collect()
@@ -399,7 +402,12 @@ impl LiveResponders {
         let features = roster
             .within(bbox, &q)
             .into_iter()
-            .map(|s| Arc::from(roster.feature(s, now).to_string()))
+            .map(|s| {
+                Arc::from(
+                    serde_json::to_string(&roster.feature_out(s, now))
+                        .expect("a feature serialises"),
+                )
+            })
             .collect();
         let assignments = roster
             .slots()

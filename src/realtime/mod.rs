@@ -66,7 +66,8 @@ fn parse_heat(v: Option<&Value>) -> Result<HeatWant, String> {
         w.res = r
             .as_u64()
             .filter(|r| (7..=10).contains(r))
-            .ok_or_else(|| error_msg("heat.res", "must be an integer from 7 to 10"))? as u8;
+            .ok_or_else(|| error_msg("heat.res", "must be an integer from 7 to 10"))?
+            as u8;
     }
     if let Some(s) = o.get("surface").filter(|s| !s.is_null()) {
         w.surface = s

@@ -321,7 +321,11 @@ mod tests {
         let vc = c.get(cell(), None, Surface::Live, t(12));
         assert!((vb.intensity - vc.intensity).abs() < 1e-12);
         let want: f64 = [17.0f64, 2.0, 9.0].iter().map(|d| (-d / 24.0).exp2()).sum();
-        assert!((vb.intensity - want).abs() < 1e-12, "{} vs {want}", vb.intensity);
+        assert!(
+            (vb.intensity - want).abs() < 1e-12,
+            "{} vs {want}",
+            vb.intensity
+        );
         assert_eq!(vb.count, 3);
     }
 

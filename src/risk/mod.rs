@@ -11,8 +11,8 @@
 //!   (24 h half-life) and risk (30 days) surfaces, updated per incident.
 
 pub mod forecast;
-pub mod heat;
 pub mod forecast_cli;
+pub mod heat;
 pub mod hotspots;
 #[cfg(test)]
 mod hotspots_pysal_tests;
