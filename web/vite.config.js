@@ -2,7 +2,8 @@ import { resolve } from 'node:path';
 import { defineConfig } from 'vite';
 
 // The Rust server serves web/dist at "/" and handles /api/... itself.
-// Two pages: index.html (指挥大屏, the display-only wall) and console.html (调度台, the commander's workstation).
+// Three pages: index.html (指挥大屏, the display-only wall), console.html (调度台, the commander's workstation)
+// and review.html (热点研判, the station leader's hotspot review).
 // `npm run dev` proxies /api (HTTP + WebSocket) to a locally running server.
 export default defineConfig({
   base: './',
@@ -16,6 +17,7 @@ export default defineConfig({
       input: {
         index: resolve(import.meta.dirname, 'index.html'),
         console: resolve(import.meta.dirname, 'console.html'),
+        review: resolve(import.meta.dirname, 'review.html'),
       },
     },
   },

@@ -361,7 +361,7 @@ pub async fn hotspots(
         .filter(|g| p.all || g.value > 0.0 || g.bin != 0)
         .map(|g| {
             let c = centre(g.cell);
-            json!({"h3": g.cell.to_string(), "lon": c.lon(), "lat": c.lat(), "count": g.value,
+            json!({"h3": g.cell.to_string(), "lon": c.lon(), "lat": c.lat(), "count": g.value as u64,
                    "z": g.z, "p": g.p, "p_fdr": g.p_fdr, "bin": g.bin})
         })
         .collect();
@@ -399,7 +399,7 @@ pub async fn hotspots(
         "res": p.res, "k": p.k,
         "weights": "binary k-ring, cell itself included (Getis-Ord Gi*); p two-sided normal; bins from Benjamini-Hochberg adjusted p: ±3 < 0.01, ±2 < 0.05, ±1 < 0.10",
         "from": p.from, "to": p.to, "category": p.category,
-        "n_cells": cells.len(), "n_incidents": x.iter().sum::<f64>(),
+        "n_cells": cells.len(), "n_incidents": x.iter().sum::<f64>() as u64,
         "bins": summary,
         "cells": list,
         "top_places": top_places,
@@ -474,14 +474,15 @@ pub async fn emerging(
         .iter()
         .enumerate()
         .filter_map(|(i, e)| {
-            *classes.entry(e.class.as_str()).or_insert(json!(0)) = json!(classes.get(e.class.as_str()).and_then(Value::as_u64).unwrap_or(0) + 1);
+            let n = classes.get(e.class.as_str()).and_then(Value::as_u64).unwrap_or(0);
+            classes.insert(e.class.as_str().to_string(), json!(n + 1));
             if !p.all && e.class == hotspots::EmergingClass::NoPattern {
                 return None;
             }
             let c = centre(e.cell);
             Some(json!({"h3": e.cell.to_string(), "lon": c.lon(), "lat": c.lat(), "class": e.class.as_str(),
                         "trend_z": e.trend.z, "trend_p": e.trend.p, "bins": e.bins,
-                        "counts": series.iter().map(|s| s[i]).collect::<Vec<_>>()}))
+                        "counts": series.iter().map(|s| s[i] as u64).collect::<Vec<_>>()}))
         })
         .collect();
     Ok(Json(json!({
@@ -534,7 +535,7 @@ pub async fn forecast(
         .filter(|i| p.all || scores[**i] > 0.0)
         .map(|&i| {
             let c = centre(cells[i]);
-            json!({"h3": cells[i].to_string(), "lon": c.lon(), "lat": c.lat(), "score": scores[i], "count": x[i]})
+            json!({"h3": cells[i].to_string(), "lon": c.lon(), "lat": c.lat(), "score": scores[i], "count": x[i] as u64})
         })
         .collect();
     Ok(Json(json!({

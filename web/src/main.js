@@ -12,6 +12,8 @@ import {
   EMPTY, emptyStyle, fetchLayers, addStaticLayers, createLabels, pxFn, PRIO_COLOR_EXPR, prioColorOf,
 } from './basemap.js';
 import { ResponderStore, AssignmentBook, addResponderLayers } from './responders.js';
+import { createHeatOverlay } from './heat.js';
+import { heatResForZoom } from './h3cells.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -30,6 +32,9 @@ const state = {
   assignments: null,      // assignment id → assignment
   assignedIncidents: null, // incident id (string) → Set(open assignment id)
   notices: [],            // [{ kind, text, at }] re-offer / decline notices shown on the wall
+  heat: null,             // heat overlay state (on, res, cells Map h3 → cell, scale, messages, fetched)
+  heatDisplayed: null,    // h3 → decayed intensity now
+  toggleHeat: null,       // (on?) → the same path as the H key
 };
 window.lianqin = state;
 const rsp = new ResponderStore();
@@ -93,7 +98,20 @@ const px = pxFn();
 const { addLabels: addLabelsTo, declutter } = createLabels(map, { obstacles: () => document.querySelectorAll('.legend') });
 const addLabels = () => addLabelsTo(layerData);
 
+// ---------------------------------------------------------------- heat overlay (?heat=1, key H)
+// The wall's zoom is fixed (initial fit), so the resolution is chosen once from it.
+const heatParam = new URLSearchParams(window.location.search).get('heat');
+const heat = createHeatOverlay(map, px, {
+  legendEl: $('heat-legend'), res: heatResForZoom(map.getZoom()), surface: 'live',
+});
+state.heat = heat.state;
+state.heatDisplayed = heat.displayed;
+state.heatCellOf = heat.cellOf;
+const baseLayers = ['incidents', 'responders'];
+const streamLayers = () => (heat.state.on ? [...baseLayers, 'heat'] : baseLayers);
+
 function addLiveLayers() {
+  heat.addLayers(); // under responders and incidents
   map.addSource('incidents', { type: 'geojson', data: EMPTY, promoteId: 'id' });
   // responders under the incidents: incidents stay the loudest thing on the map
   addResponderLayers(map, px);
@@ -442,10 +460,11 @@ let districtBbox = DISTRICT_BBOX;
 const stream = new IncidentStream({
   url: streamUrl(),
   bbox: districtBbox,
-  layers: ['incidents', 'responders'],
+  layers: baseLayers,
   handlers: {
     onMessage: () => { state.lastMessageAt = Date.now(); },
     onSnapshot: (seq, fc, msg) => {
+      if (heat.state.on && msg.heat) heat.onSnapshot(msg.heat);
       rsp.snapshot(msg.responders || EMPTY);
       book.snapshot(Array.isArray(msg.assignments) ? msg.assignments : []);
       for (const row of rowCache.values()) row.f = null; // assignments may differ: re-render rows in place
@@ -459,6 +478,10 @@ const stream = new IncidentStream({
       if (id !== undefined && !state.incidents.has(id)) recentFlash.set(id, Date.now());
       applyIncident(seq, f);
     },
+    onHeat: (msg) => { if (heat.state.on) heat.apply(msg); },
+    onRefused: (layers) => {
+      if (layers.includes('heat')) { heat.state.error = '服务器拒绝了热力订阅，热力不随实时数据更新'; heat.redraw(true); }
+    },
     onReset: () => { rsp.clear(); book.clear(); resetIncidents(); },
     onState: (s, info) => { state.connection = s; connInfo = info; renderConn(); },
     onError: (m) => { state.errors.push(`stream: ${m}`); console.warn('[stream]', m); },
@@ -471,6 +494,13 @@ async function boot() {
   const bb = layerData.boundary && bboxOf(layerData.boundary);
   // round outward (w,s down; e,n up) so no edge of the district is cut off
   if (bb) { districtBbox = bb.map((v, i) => (i < 2 ? Math.floor(v * 1e4) : Math.ceil(v * 1e4)) / 1e4); stream.setBbox(districtBbox); }
+  if (bb) {
+    const cam = map.cameraForBounds([[bb[0], bb[1]], [bb[2], bb[3]]], { padding: 40 });
+    if (cam && Number.isFinite(cam.zoom)) heat.state.res = heatResForZoom(cam.zoom);
+  }
+  heat.state.on = heatParam === '1' || heatParam === 'true';
+  stream.layers = streamLayers();
+  stream.heat = heat.subscription();
   stream.start();
 
   if (!map.loaded()) await new Promise((res) => map.once('load', res));
@@ -479,6 +509,8 @@ async function boot() {
   mapReady = true;
   if (bb) map.fitBounds([[bb[0], bb[1]], [bb[2], bb[3]]], { padding: { top: 40, bottom: 40, left: 40, right: 40 }, duration: 0 });
   addLabels();
+  heat.setOn(heat.state.on);
+  if (heat.state.on) heat.fetchInitial(districtBbox);
   state.layersLoaded = true;
   scheduleFlush();
   map.once('idle', () => {
@@ -488,6 +520,23 @@ async function boot() {
   });
   map.triggerRepaint();
 }
+// Operators at the wall PC: H toggles the heat overlay (the URL keeps ?heat=1 so a reload keeps it).
+function toggleHeat(on = !heat.state.on) {
+  if (!mapReady || on === heat.state.on) return;
+  heat.setOn(on);
+  stream.setLayers(streamLayers(), heat.subscription());
+  if (on) heat.fetchInitial(districtBbox);
+  const u = new URL(window.location.href);
+  if (on) u.searchParams.set('heat', '1'); else u.searchParams.delete('heat');
+  window.history.replaceState(null, '', u);
+  declutter();
+}
+state.toggleHeat = toggleHeat;
+window.addEventListener('keydown', (e) => {
+  if (e.ctrlKey || e.metaKey || e.altKey || e.repeat) return;
+  if (e.key === 'h' || e.key === 'H') toggleHeat();
+});
+
 boot().catch((e) => {
   state.errors.push(String(e?.message || e));
   console.error(e);

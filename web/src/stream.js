@@ -12,18 +12,24 @@ export function streamUrl(loc = window.location) {
 
 /**
  * handlers: onSnapshot(seq, incidentsFC, msg), onIncident(seq, feature), onResponders(seq, features),
- *           onAssignment(seq, assignment), onReset(reason), onMessage(), onState(state, info), onError(msg)
+ *           onAssignment(seq, assignment), onHeat(msg), onReset(reason), onMessage(), onState(state, info),
+ *           onError(msg), onRefused(layers, msg)
+ * heat: with layers including "heat", the subscribe carries `heat: {res, surface, category}` (docs/STREAM.md).
  * layers: what to subscribe to (default ["incidents"]). If the server refuses a layer before the first
  * snapshot (an older server without "responders"), the client falls back to ["incidents"] and says so
  * through onError, so the incident picture keeps working.
  */
 export class IncidentStream {
-  constructor({ url, bbox, handlers, layers = ['incidents'] }) {
+  constructor({ url, bbox, handlers, layers = ['incidents'], heat = null }) {
     this.url = url;
     this.bbox = bbox;
     this.h = handlers;
     this.layers = layers;
-    this.refusedLayers = false;
+    this.heat = heat;           // {res, surface, category} sent with the "heat" layer
+    this.refusedLayers = false; // the server refused `layers` before the first snapshot: use fallbackLayers()
+    this.lastHeatSeq = null;
+    this._lastSubscribeAt = 0;
+    this._resubTimer = null;
     this.ws = null;
     this.attempt = 0;
     this.state = 'reconnecting';
@@ -77,9 +83,36 @@ export class IncidentStream {
     ws.onerror = () => { /* onclose follows */ };
   }
 
+  /** What we fall back to when the server refuses `layers`: without "heat" first, then incidents only. */
+  fallbackLayers() {
+    if (this.layers.includes('heat')) {
+      const rest = this.layers.filter((l) => l !== 'heat');
+      return rest.length ? rest : ['incidents'];
+    }
+    return ['incidents'];
+  }
+
+  activeLayers() { return this.refusedLayers ? this.fallbackLayers() : this.layers; }
+
   _subscribe(ws = this.ws) {
-    const layers = this.refusedLayers ? ['incidents'] : this.layers;
-    ws?.send(JSON.stringify({ type: 'subscribe', bbox: this.bbox, layers }));
+    if (!ws || ws.readyState !== 1) return;
+    const layers = this.activeLayers();
+    const msg = { type: 'subscribe', bbox: this.bbox, layers };
+    if (layers.includes('heat') && this.heat) msg.heat = this.heat;
+    this._lastSubscribeAt = Date.now();
+    this.awaitingSnapshot = true;
+    this.lastHeatSeq = null;
+    ws.send(JSON.stringify(msg));
+  }
+
+  /** Change layers (and the heat options) on the open connection; ≤ 1 subscribe per second (STREAM.md). */
+  setLayers(layers, heat = this.heat) {
+    this.layers = layers;
+    this.heat = heat;
+    this.refusedLayers = false;
+    clearTimeout(this._resubTimer);
+    const wait = Math.max(0, 1100 - (Date.now() - this._lastSubscribeAt));
+    this._resubTimer = setTimeout(() => this._subscribe(), wait);
   }
 
   _fresh(msg) {
@@ -97,12 +130,23 @@ export class IncidentStream {
         const seq = Number(msg.seq);
         this.lastSeq = Number.isFinite(seq) ? seq : 0;
         this.awaitingSnapshot = false;
+        this._subRetries = 0;
         if (this.state !== 'open') {
           this.attempt = 0;
           this.downSince = 0;
         }
         this._setState('open');
         this.h.onSnapshot?.(this.lastSeq, msg.incidents || { type: 'FeatureCollection', features: [] }, msg);
+        break;
+      }
+      case 'heat': {
+        // (layer "heat") changed cells only, ≤ 1/s. Applied after the snapshot and never older than the last one
+        // applied; the shared incident seq is not advanced (whether heat seqs are a watermark or events is not ours to assume).
+        if (this.awaitingSnapshot) break;
+        const seq = Number(msg.seq);
+        if (Number.isFinite(seq) && this.lastHeatSeq !== null && seq < this.lastHeatSeq) break;
+        if (Number.isFinite(seq)) this.lastHeatSeq = seq;
+        this.h.onHeat?.(msg);
         break;
       }
       case 'incident':
@@ -124,13 +168,20 @@ export class IncidentStream {
         break;
       case 'error':
         if (this.awaitingSnapshot && !this.refusedLayers && this.layers.length > 1
-          && /layer/i.test(`${msg.field ?? ''} ${msg.reason ?? ''}`)) {
+          && /layer|heat/i.test(`${msg.field ?? ''} ${msg.reason ?? ''}`)) {
           this.refusedLayers = true; // older server: keep the incident picture alive
-          this.h.onError?.(`订阅 ${this.layers.join(',')} 被拒绝 (${msg.reason ?? ''})，仅订阅 incidents`);
+          this.h.onError?.(`订阅 ${this.layers.join(',')} 被拒绝 (${msg.reason ?? ''})，仅订阅 ${this.fallbackLayers().join(',')}`);
+          this.h.onRefused?.(this.layers, msg);
           setTimeout(() => this._subscribe(), 1100); // ≤ 1 subscribe per second (STREAM.md)
           break;
         }
         this.h.onError?.(`${msg.field ?? ''} ${msg.reason ?? ''}`.trim());
+        if (this.awaitingSnapshot && this._lastSubscribeAt && (this._subRetries = (this._subRetries || 0) + 1) <= 3) {
+          // a re-subscribe was refused (e.g. too fast): the old subscription stays in force, but we already dropped
+          // state-in-flight, so ask again for a snapshot
+          clearTimeout(this._resubTimer);
+          this._resubTimer = setTimeout(() => this._subscribe(), 1100);
+        }
         break;
       default:
         break;
