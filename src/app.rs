@@ -197,8 +197,11 @@ impl Application {
     }
 }
 
-/// Incidents of the last [`HEAT_WINDOW_DAYS`] warm the heat surface at start-up.
-pub const HEAT_WINDOW_DAYS: i64 = 90;
+/// Incidents of the last [`HEAT_WINDOW_DAYS`] warm the heat surface at
+/// start-up; older ones are left out of it live too, so a restart changes
+/// nothing. A year is 12 half-lives of the 30-day risk surface: what falls
+/// out weighs less than 2^-12 of a fresh incident.
+pub const HEAT_WINDOW_DAYS: i64 = 365;
 
 /// The heat surface from PostGIS (each incident's stored H3 cell).
 async fn build_heat(pool: &sqlx::PgPool) -> Result<crate::risk::heat::Heat, StoreError> {

@@ -193,6 +193,21 @@ fn study_cells(
     Ok(cells)
 }
 
+/// `b` grown by two edge lengths of `res`: a cell whose centre is in `b`
+/// lies wholly inside, so counting incidents there counts each kept cell whole.
+fn grown(b: Bbox, res: u8) -> Bbox {
+    let edge = Resolution::try_from(res).map_or(1500.0, |r| r.edge_length_m());
+    let dlat = 2.0 * edge / 111_320.0;
+    let dlon = dlat / ((b.south + b.north) / 2.0).to_radians().cos().max(0.01);
+    Bbox::new(
+        (b.west - dlon).max(-180.0),
+        (b.south - dlat).max(-90.0),
+        (b.east + dlon).min(180.0),
+        (b.north + dlat).min(90.0),
+    )
+    .unwrap_or(b)
+}
+
 fn parent(cell: i64, res: u8) -> Option<CellIndex> {
     CellIndex::try_from(cell as u64)
         .ok()?
@@ -232,9 +247,14 @@ pub async fn heat(
     let mut body = if at < now - Duration::minutes(1) {
         // the past, exactly: only incidents reported by `at`
         let since = at - Duration::days(crate::app::HEAT_WINDOW_DAYS);
-        let rows =
-            crate::store::incidents::cell_counts(&st.pool, b, since, at, want.category.as_deref())
-                .await?;
+        let rows = crate::store::incidents::cell_counts(
+            &st.pool,
+            grown(b, want.res),
+            since,
+            at,
+            want.category.as_deref(),
+        )
+        .await?;
         let mut h = Heat::new(Default::default(), since);
         for (cell, t) in rows {
             if let Ok(c) = CellIndex::try_from(cell as u64) {
@@ -257,6 +277,11 @@ pub async fn heat(
                 )
                 .is_ok_and(|p| in_region(&snap.index, &Some(a.clone()), p))
             });
+            let max = cells
+                .iter()
+                .filter_map(|c| c["intensity"].as_f64())
+                .fold(0.0, f64::max);
+            body["max_intensity"] = json!(max);
         }
     }
     Ok(Json(body))
@@ -316,9 +341,14 @@ async fn counts(
     p: &Period,
     cells: &[CellIndex],
 ) -> Result<(Vec<f64>, Vec<(i64, DateTime<Utc>)>), ApiError> {
-    let rows =
-        crate::store::incidents::cell_counts(&st.pool, p.b, p.from, p.to, p.category.as_deref())
-            .await?;
+    let rows = crate::store::incidents::cell_counts(
+        &st.pool,
+        grown(p.b, p.res),
+        p.from,
+        p.to,
+        p.category.as_deref(),
+    )
+    .await?;
     let pos: HashMap<CellIndex, usize> = cells.iter().enumerate().map(|(i, c)| (*c, i)).collect();
     let mut x = vec![0.0; cells.len()];
     for (c, _) in &rows {
@@ -429,17 +459,26 @@ pub async fn emerging(
             ))
         }
     };
-    let n = ((p.to - p.from).num_seconds() as f64 / step.num_seconds() as f64).ceil() as i64;
+    // whole periods laid back from `to` (the final period decides the class,
+    // so it must be a full one); a partial remainder at the start is dropped
+    let n = (p.to - p.from).num_seconds() / step.num_seconds();
     if !(2..=MAX_PERIODS).contains(&n) {
         return Err(ApiError::field(
             "step",
-            format!("the period holds {n} steps; between 2 and {MAX_PERIODS} are needed"),
+            format!("the period holds {n} whole steps; between 2 and {MAX_PERIODS} are needed"),
         ));
     }
+    let mut p = p;
+    p.from = p.to - step * n as i32;
     let cells = study_cells(&st, p.b, p.res, &p.area)?;
-    let rows =
-        crate::store::incidents::cell_counts(&st.pool, p.b, p.from, p.to, p.category.as_deref())
-            .await?;
+    let rows = crate::store::incidents::cell_counts(
+        &st.pool,
+        grown(p.b, p.res),
+        p.from,
+        p.to,
+        p.category.as_deref(),
+    )
+    .await?;
     let pos: HashMap<CellIndex, usize> = cells.iter().enumerate().map(|(i, c)| (*c, i)).collect();
     let mut series = vec![vec![0.0; cells.len()]; n as usize];
     for (c, t) in &rows {

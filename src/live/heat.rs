@@ -54,8 +54,10 @@ impl LiveHeat {
     }
 
     pub(super) fn add(&self, incidents: &[Incident]) {
+        // the same window as the start-up rebuild, so a restart changes nothing
+        let oldest = Utc::now() - chrono::Duration::days(crate::app::HEAT_WINDOW_DAYS);
         let mut h = self.heat.write().unwrap_or_else(|p| p.into_inner());
-        for i in incidents {
+        for i in incidents.iter().filter(|i| i.reported_at >= oldest) {
             if let Some(cell) = heat::cell_r10(i.position) {
                 h.add(cell, i.reported_at, i.category.as_deref());
             }

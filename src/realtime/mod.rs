@@ -462,7 +462,7 @@ async fn subscribe(s: &mut Session, world: &WorldHandle, want: &Want) -> Result<
         )
         .await
         .ok_or(Closed)?;
-    s.send(snapshot_msg(&sub, &want)).await?;
+    s.send(snapshot_msg(&sub, want)).await?;
     Ok(LiveSub {
         seq: sub.seq,
         events: sub.events,

@@ -10,4 +10,5 @@ mod layers;
 mod locate;
 mod responders;
 mod restart;
+mod risk;
 mod stream;
