@@ -383,6 +383,11 @@ fn nearest_url(base: &str, lon: f64, lat: f64) -> String {
     format!("{base}/api/v1/responders/nearest?lon={lon}&lat={lat}&k={K}&type=police")
 }
 
+/// The same query answering only ids, distances and ETAs (like GEOSEARCH WITHDIST).
+fn nearest_ids_url(base: &str, lon: f64, lat: f64) -> String {
+    format!("{base}/api/v1/responders/nearest?lon={lon}&lat={lat}&k={K}&type=police&fields=ids")
+}
+
 fn pg_sql(table: &str) -> String {
     format!(
         "select id, ST_Distance(geom::geography, ST_SetSRID(ST_MakePoint($1, $2), 4326)::geography) as d \
@@ -442,6 +447,7 @@ async fn lianqin_ids(
 #[derive(Clone)]
 enum Peer {
     Lianqin,
+    LianqinIds,
     Redis(f64),
     RedisWiden,
     Pg(usize),
@@ -452,6 +458,9 @@ impl Peer {
         match self {
             Peer::Lianqin => {
                 "lianqin `GET /api/v1/responders/nearest` (HTTP/1.1, JSON with 5 candidates)".into()
+            }
+            Peer::LianqinIds => {
+                "lianqin `GET …/nearest?fields=ids` (ids + distance + ETA, like WITHDIST)".into()
             }
             Peer::Redis(r) => format!("Redis `GEOSEARCH … BYRADIUS {r} km ASC COUNT 5`"),
             Peer::RedisWiden => "Redis widen until 5: 1 → 2 → 5 → 10 → 20 → 50 km".into(),
@@ -500,7 +509,10 @@ async fn window(conns: &Conns, peer: &Peer, lon: f64, lat: f64, dur: Duration) -
     for w in 0..WORKERS {
         let peer = peer.clone();
         let http = conns.http[w].clone();
-        let url = nearest_url(&conns.base, lon, lat);
+        let url = match peer {
+            Peer::LianqinIds => nearest_ids_url(&conns.base, lon, lat),
+            _ => nearest_url(&conns.base, lon, lat),
+        };
         let mut redis = conns.redis.as_ref().map(|v| v[w].clone());
         let key = conns.redis_key.clone();
         let pg = conns.pg.clone();
@@ -519,7 +531,7 @@ async fn window(conns: &Conns, peer: &Peer, lon: f64, lat: f64, dur: Duration) -
             while Instant::now() < deadline {
                 let t = Instant::now();
                 let (n, trips, ok) = match &peer {
-                    Peer::Lianqin => match http.get(url.as_str()).send().await {
+                    Peer::Lianqin | Peer::LianqinIds => match http.get(url.as_str()).send().await {
                         Ok(r) => {
                             let ok = r.status().as_u16() == 200;
                             match r.bytes().await {
@@ -1069,7 +1081,7 @@ async fn run(db: &TempDb) -> anyhow::Result<()> {
     }
 
     // ---- measurement
-    let mut peers = vec![Peer::Lianqin];
+    let mut peers = vec![Peer::Lianqin, Peer::LianqinIds];
     if conns.redis.is_some() {
         peers.extend(RADII_KM.iter().map(|&r| Peer::Redis(r)));
         peers.push(Peer::RedisWiden);
@@ -1115,7 +1127,7 @@ async fn run(db: &TempDb) -> anyhow::Result<()> {
             // CPU of the serving side (lianqin server threads, PostgreSQL or
             // Redis) per answer, median over repetitions
             let serving = match p {
-                Peer::Lianqin => 0,
+                Peer::Lianqin | Peer::LianqinIds => 0,
                 Peer::Pg(_) => 2,
                 Peer::Redis(_) | Peer::RedisWiden => 3,
             };
@@ -1138,7 +1150,7 @@ async fn run(db: &TempDb) -> anyhow::Result<()> {
                 med(v, |c| c.trips_per_answer),
                 med(v, |c| c.p50_ms),
                 med(v, |c| c.p99_ms),
-                if matches!(p, Peer::Lianqin) {
+                if matches!(p, Peer::Lianqin | Peer::LianqinIds) {
                     "–".to_string()
                 } else {
                     format!("{:.0} %", 100.0 * short as f64 / answers.max(1) as f64)

@@ -98,9 +98,10 @@ pub fn spec() -> Value {
                     {"name": "type", "in": "query", "schema": {"type": "string"}},
                     {"name": "skill", "in": "query", "schema": {"type": "string"}},
                     {"name": "station", "in": "query", "schema": {"type": "string"}},
-                    {"name": "status", "in": "query", "schema": {"type": "string", "default": "available"}}
+                    {"name": "status", "in": "query", "schema": {"type": "string", "default": "available"}},
+                    {"name": "fields", "in": "query", "schema": {"type": "string", "enum": ["full", "ids"], "default": "full"}, "description": "ids: only {id, distance_m, eta_s, stale} per candidate"}
                 ],
-                "responses": {"200": {"description": "{lon, lat, k, candidates: [Candidate]}"}, "400": err_responses()["400"]}
+                "responses": {"200": {"description": "{lon, lat, k, candidates: [Candidate]} (fields=ids: {candidates: [{id, distance_m, eta_s, stale}]})"}, "400": err_responses()["400"]}
             }},
             "/api/v1/responders/{id}": {"get": {"summary": "One responder as a Feature", "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}], "responses": {"200": {"description": "ResponderFeature"}, "404": {"description": "Unknown responder (field id)"}}}},
             "/api/v1/responders/{id}/status": {"post": {

@@ -483,15 +483,57 @@ pub async fn nearest(
     only(
         &q,
         &[
-            "lon", "lat", "crs", "k", "type", "skill", "station", "status",
+            "lon", "lat", "crs", "k", "type", "skill", "station", "status", "fields",
         ],
     )?;
     let at = point(&q)?;
     let k = k_param(&q)?;
     let rq = roster_query(&q, Some(Status::Available))?;
+    let lean = match q.get("fields").map(String::as_str) {
+        None | Some("full") => false,
+        Some("ids") => true,
+        Some(other) => {
+            return Err(ApiError::field(
+                "fields",
+                format!("must be full or ids, got {other:?}"),
+            ))
+        }
+    };
+    let now = Utc::now();
+    if lean {
+        // ids, distances and ETAs only: for thin clients (and a like-for-like
+        // comparison with a GEOSEARCH … WITHDIST answer, BENCHMARKS.md)
+        #[derive(serde::Serialize)]
+        struct Lean<'a> {
+            id: &'a str,
+            distance_m: f64,
+            eta_s: f64,
+            stale: bool,
+        }
+        let body = st.world.roster().read(|r| {
+            let hits = r.nearest(at, k, &rq, now);
+            let list: Vec<Lean> = hits
+                .iter()
+                .map(|h| {
+                    let x = r.get(h.slot);
+                    Lean {
+                        id: &x.spec.id,
+                        distance_m: (h.distance_m * 10.0).round() / 10.0,
+                        eta_s: r.eta_s(x.spec.kind, h.distance_m).round(),
+                        stale: h.stale,
+                    }
+                })
+                .collect();
+            let mut out = Vec::with_capacity(64 + 80 * list.len());
+            out.extend_from_slice(br#"{"candidates":"#);
+            serde_json::to_writer(&mut out, &list).expect("candidates serialise");
+            out.push(b'}');
+            out
+        });
+        return Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response());
+    }
     let snap = st.world.snapshot();
     let j = JurisdictionSummary::from(&snap.index.locate(at));
-    let now = Utc::now();
     #[derive(serde::Serialize)]
     struct Out<'a> {
         lon: f64,
