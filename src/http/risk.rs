@@ -3,6 +3,7 @@
 use std::collections::{HashMap, HashSet};
 
 use axum::extract::{Query, State};
+use axum::response::IntoResponse;
 use axum::Json;
 use chrono::{DateTime, Duration, Utc};
 use geo::BoundingRect;
@@ -220,7 +221,7 @@ fn parent(cell: i64, res: u8) -> Option<CellIndex> {
 pub async fn heat(
     State(st): State<AppState>,
     Query(q): Query<HashMap<String, String>>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<axum::response::Response, ApiError> {
     only(
         &q,
         &[
@@ -267,24 +268,17 @@ pub async fn heat(
             .heat()
             .read(|h| heat_body(h, b, &want, at, boundary))
     };
-    if let Some(a) = &area {
+    if let Some(a) = area {
         let snap = st.world.snapshot();
-        if let Some(cells) = body["cells"].as_array_mut() {
-            cells.retain(|c| {
-                Position::new(
-                    c["lon"].as_f64().unwrap_or(0.0),
-                    c["lat"].as_f64().unwrap_or(0.0),
-                )
-                .is_ok_and(|p| in_region(&snap.index, &Some(a.clone()), p))
-            });
-            let max = cells
-                .iter()
-                .filter_map(|c| c["intensity"].as_f64())
-                .fold(0.0, f64::max);
-            body["max_intensity"] = json!(max);
-        }
+        let a = Some(a);
+        body.retain(|c| Position::new(c.lon, c.lat).is_ok_and(|p| in_region(&snap.index, &a, p)));
     }
-    Ok(Json(body))
+    let bytes = serde_json::to_vec(&body).expect("heat serialises");
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        bytes,
+    )
+        .into_response())
 }
 
 struct Period {

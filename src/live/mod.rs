@@ -131,48 +131,74 @@ pub struct HeatWant {
     pub category: Option<String>,
 }
 
-/// The heat snapshot/REST body for a box: `{res, surface, half_life_s, at, max_intensity, cells}`.
+/// One heat cell on the wire.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct HeatCellOut {
+    pub h3: String,
+    pub lon: f64,
+    pub lat: f64,
+    pub intensity: f64,
+    pub count: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub boundary: Option<Vec<[f64; 2]>>,
+}
+
+/// The heat snapshot/REST body for a box: `{res, surface, category,
+/// half_life_s, at, max_intensity, cells}` (serialised straight from structs).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct HeatOut {
+    pub res: u8,
+    pub surface: &'static str,
+    pub category: Option<String>,
+    pub half_life_s: i64,
+    pub at: String,
+    pub max_intensity: f64,
+    pub cells: Vec<HeatCellOut>,
+}
+
+impl HeatOut {
+    /// Keeps the cells `keep` accepts, and the maximum over them.
+    pub fn retain(&mut self, keep: impl Fn(&HeatCellOut) -> bool) {
+        self.cells.retain(|c| keep(c));
+        self.max_intensity = self.cells.iter().map(|c| c.intensity).fold(0.0, f64::max);
+    }
+}
+
 pub fn heat_body(
     heat: &crate::risk::heat::Heat,
     bbox: Bbox,
     want: &HeatWant,
     at: DateTime<Utc>,
     boundary: bool,
-) -> serde_json::Value {
+) -> HeatOut {
     let cells = heat.cells_in(bbox, want.res, want.category.as_deref(), want.surface, at);
-    let max = cells.iter().map(|c| c.intensity).fold(0.0, f64::max);
-    let list: Vec<serde_json::Value> = cells
-        .iter()
-        .map(|c| {
-            let ll = h3o::LatLng::from(c.cell);
-            let mut v = json!({
-                "h3": c.cell.to_string(),
-                "lon": ll.lng(),
-                "lat": ll.lat(),
-                "intensity": c.intensity,
-                "count": c.count,
-            });
-            if boundary {
-                let ring: Vec<[f64; 2]> = c
-                    .cell
-                    .boundary()
-                    .iter()
-                    .map(|p| [p.lng(), p.lat()])
-                    .collect();
-                v["boundary"] = json!(ring);
-            }
-            v
-        })
-        .collect();
-    json!({
-        "res": want.res,
-        "surface": want.surface.code(),
-        "category": want.category,
-        "half_life_s": heat.half_life(want.surface).num_seconds(),
-        "at": at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        "max_intensity": max,
-        "cells": list,
-    })
+    let mut out = HeatOut {
+        res: want.res,
+        surface: want.surface.code(),
+        category: want.category.clone(),
+        half_life_s: heat.half_life(want.surface).num_seconds(),
+        at: at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        max_intensity: 0.0,
+        cells: cells
+            .iter()
+            .map(|c| HeatCellOut {
+                h3: c.cell.to_string(),
+                lon: c.lon,
+                lat: c.lat,
+                intensity: c.intensity,
+                count: c.count,
+                boundary: boundary.then(|| {
+                    c.cell
+                        .boundary()
+                        .iter()
+                        .map(|p| [p.lng(), p.lat()])
+                        .collect()
+                }),
+            })
+            .collect(),
+    };
+    out.retain(|_| true);
+    out
 }
 
 /// Result of one position in a batch.
@@ -479,9 +505,10 @@ impl Writer {
                     reply,
                 } => {
                     let heat = heat.map(|w| {
-                        self.heat
-                            .reader()
-                            .read(|h| heat_body(h, bbox, &w, Utc::now(), false))
+                        self.heat.reader().read(|h| {
+                            serde_json::to_value(heat_body(h, bbox, &w, Utc::now(), false))
+                                .expect("heat serialises")
+                        })
                     });
                     let (features, assignments) = if responders {
                         let (f, a) = self.responders.snapshot(bbox, Utc::now());

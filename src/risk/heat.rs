@@ -73,10 +73,15 @@ struct Sums {
     live: f64,
     risk: f64,
     count: u64,
+    /// The cell's centre, kept so a viewport query is a plain filter.
+    lon: f64,
+    lat: f64,
 }
 
 /// Key of one aggregate: resolution, group id (0 = all), cell.
 type Key = (u8, u32, u64);
+/// One layer of aggregates: a resolution and a group.
+type LayerKey = (u8, u32);
 
 /// One cell's value as read at an instant.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -84,13 +89,19 @@ pub struct CellValue {
     pub cell: CellIndex,
     pub intensity: f64,
     pub count: u64,
+    /// The cell's centre.
+    pub lon: f64,
+    pub lat: f64,
 }
 
 #[derive(Debug)]
 pub struct Heat {
     cfg: HeatConfig,
     epoch_ms: i64,
-    cells: HashMap<Key, Sums>,
+    /// Per (resolution, group), its cells: a viewport query touches one
+    /// layer only (rejected: one flat map over every layer, which made a
+    /// query walk ~700k aggregates at 1M incidents, BENCHMARKS.md).
+    layers: HashMap<LayerKey, HashMap<u64, Sums>>,
     groups: HashMap<String, u32>,
     /// Keys changed since the last [`Heat::take_changed`].
     changed: HashSet<Key>,
@@ -113,7 +124,7 @@ impl Heat {
         Self {
             cfg,
             epoch_ms: epoch.timestamp_millis(),
-            cells: HashMap::new(),
+            layers: HashMap::new(),
             groups: HashMap::new(),
             changed: HashSet::new(),
             incidents: 0,
@@ -135,12 +146,13 @@ impl Heat {
         self.incidents
     }
 
+    /// Aggregates kept, over all resolutions and groups.
     pub fn len(&self) -> usize {
-        self.cells.len()
+        self.layers.values().map(HashMap::len).sum()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.cells.is_empty()
+        self.layers.values().all(HashMap::is_empty)
     }
 
     fn exponent(&self, t_ms: i64, h: Duration) -> f64 {
@@ -172,17 +184,28 @@ impl Heat {
         let wr = self.exponent(t, self.cfg.risk_half_life).exp2();
         let group = self.group_id(category);
         for r in RESOLUTIONS {
-            let cell = match r10.parent(res_of(r)) {
-                Some(c) => u64::from(c),
-                None => continue,
+            let Some(c) = r10.parent(res_of(r)) else {
+                continue;
             };
+            let cell = u64::from(c);
             for g in std::iter::once(0).chain(group) {
-                let key = (r, g, cell);
-                let s = self.cells.entry(key).or_default();
+                let s = self
+                    .layers
+                    .entry((r, g))
+                    .or_default()
+                    .entry(cell)
+                    .or_insert_with(|| {
+                        let ll = LatLng::from(c);
+                        Sums {
+                            lon: ll.lng(),
+                            lat: ll.lat(),
+                            ..Default::default()
+                        }
+                    });
                 s.live += wl;
                 s.risk += wr;
                 s.count += 1;
-                self.changed.insert(key);
+                self.changed.insert((r, g, cell));
             }
         }
         self.incidents += 1;
@@ -194,7 +217,7 @@ impl Heat {
         let new_epoch = to.timestamp_millis();
         let dl = self.exponent(new_epoch, self.cfg.live_half_life);
         let dr = self.exponent(new_epoch, self.cfg.risk_half_life);
-        for s in self.cells.values_mut() {
+        for s in self.layers.values_mut().flat_map(HashMap::values_mut) {
             s.live *= (-dl).exp2();
             s.risk *= (-dr).exp2();
         }
@@ -220,18 +243,21 @@ impl Heat {
         let r = u8::from(cell.resolution());
         let s = self
             .find_group(category)
-            .and_then(|g| self.cells.get(&(r, g, u64::from(cell))))
+            .and_then(|g| self.layers.get(&(r, g))?.get(&u64::from(cell)))
             .copied()
             .unwrap_or_default();
+        let ll = LatLng::from(cell);
         CellValue {
             cell,
             intensity: self.value(&s, surface, at.timestamp_millis()),
             count: s.count,
+            lon: ll.lng(),
+            lat: ll.lat(),
         }
     }
 
-    /// Cells of resolution `res` whose centre is inside `bbox`, at `at`.
-    /// O(cells kept at that resolution): at most ~65k at res 10 over the district.
+    /// Cells of resolution `res` whose centre is inside `bbox`, at `at`,
+    /// by cell index. O(cells of that one layer), a float compare each.
     pub fn cells_in(
         &self,
         bbox: Bbox,
@@ -240,22 +266,28 @@ impl Heat {
         surface: Surface,
         at: DateTime<Utc>,
     ) -> Vec<CellValue> {
-        let Some(g) = self.find_group(category) else {
+        let Some(layer) = self
+            .find_group(category)
+            .and_then(|g| self.layers.get(&(res, g)))
+        else {
             return Vec::new();
         };
         let at_ms = at.timestamp_millis();
-        let mut out: Vec<CellValue> = self
-            .cells
+        let mut out: Vec<CellValue> = layer
             .iter()
-            .filter(|((r, gg, _), _)| *r == res && *gg == g)
-            .filter_map(|((_, _, c), s)| {
-                let cell = CellIndex::try_from(*c).ok()?;
-                let ll = LatLng::from(cell);
-                let p = Position::new(ll.lng(), ll.lat()).ok()?;
-                bbox.contains(p).then(|| CellValue {
-                    cell,
+            .filter(|(_, s)| {
+                s.lon >= bbox.west
+                    && s.lon <= bbox.east
+                    && s.lat >= bbox.south
+                    && s.lat <= bbox.north
+            })
+            .filter_map(|(c, s)| {
+                Some(CellValue {
+                    cell: CellIndex::try_from(*c).ok()?,
                     intensity: self.value(s, surface, at_ms),
                     count: s.count,
+                    lon: s.lon,
+                    lat: s.lat,
                 })
             })
             .collect();
