@@ -1218,6 +1218,87 @@ async fn run(db: &TempDb) -> anyhow::Result<()> {
     );
     println!();
 
+    // ---- the same lianqin queries with wrk (a C load generator) when it is
+    // installed: reqwest's own CPU is a large share of each lianqin cell on a
+    // 2-core box; wrk's is far smaller, as redis-rs's is for Redis.
+    if std::process::Command::new("wrk")
+        .arg("--version")
+        .output()
+        .is_ok()
+    {
+        println!(
+            "### lianqin with wrk (1 thread, {WORKERS} connections, {} ms windows × {reps})\n",
+            dur.as_millis()
+        );
+        println!("| point | system | answers/s (median) | p50 ms | p99 ms | vs Redis 1 km | vs Redis 5 km | vs best PostGIS |");
+        println!("|---|---|---:|---:|---:|---:|---:|---:|");
+        for (pi, (name, lon, lat)) in POINTS.iter().enumerate() {
+            let peer_rate = |pred: &dyn Fn(&Peer) -> bool| {
+                peers
+                    .iter()
+                    .position(|p| pred(p))
+                    .map(|qi| med(&cells[pi][qi], |c| c.rate))
+            };
+            let r1 = peer_rate(&|p| matches!(p, Peer::Redis(r) if *r == 1.0));
+            let r5 = peer_rate(&|p| matches!(p, Peer::Redis(r) if *r == 5.0));
+            let pg = (0..PG_TABLES.len())
+                .filter_map(|t| peer_rate(&|p| matches!(p, Peer::Pg(x) if *x == t)))
+                .fold(0.0, f64::max);
+            for (label, url) in [
+                (
+                    "lianqin `nearest` (full records) via wrk",
+                    nearest_url(&conns.base, *lon, *lat),
+                ),
+                (
+                    "lianqin `nearest?fields=ids` via wrk",
+                    nearest_ids_url(&conns.base, *lon, *lat),
+                ),
+            ] {
+                let mut rates = Vec::new();
+                let (mut p50s, mut p99s) = (Vec::new(), Vec::new());
+                for _ in 0..reps {
+                    let out = std::process::Command::new("wrk")
+                        .args([
+                            "-t1",
+                            &format!("-c{WORKERS}"),
+                            &format!("-d{}ms", dur.as_millis()),
+                            "--latency",
+                            &url,
+                        ])
+                        .output()?;
+                    let text = String::from_utf8_lossy(&out.stdout).to_string();
+                    if let Some(r) = wrk_value(&text, "Requests/sec:") {
+                        rates.push(r);
+                    }
+                    if let Some(v) = wrk_latency(&text, "50%") {
+                        p50s.push(v);
+                    }
+                    if let Some(v) = wrk_latency(&text, "99%") {
+                        p99s.push(v);
+                    }
+                    if text.contains("Non-2xx") {
+                        anyhow::bail!("wrk saw non-2xx answers from {url}:\n{text}");
+                    }
+                }
+                let rate = median(&rates);
+                let ratio =
+                    |x: Option<f64>| x.map_or("–".into(), |x| format!("{:.2}×", rate / x));
+                println!(
+                    "| {name} | {label} | {} | {:.2} | {:.2} | {} | {} | {:.2}× |",
+                    fmt_rate(rate),
+                    median(&p50s),
+                    median(&p99s),
+                    ratio(r1),
+                    ratio(r5),
+                    rate / pg.max(1e-9)
+                );
+            }
+        }
+        println!();
+    } else {
+        println!("(wrk not installed: `apt-get install wrk` adds a run of the lianqin cells with a C load generator)\n");
+    }
+
     println!(
         "Load generator (one tokio runtime, {} workers), lianqin server (own thread and runtime, same process), Redis and PostgreSQL all share this machine's {} cores: \
          every number here is \"on a shared 2-core box\", and the load generator's own CPU is part of each cell's cost (reqwest + HTTP parsing for lianqin, RESP for Redis, the Postgres wire protocol for PostGIS). \
@@ -1247,4 +1328,27 @@ async fn run(db: &TempDb) -> anyhow::Result<()> {
     setup.close().await;
     server.stop();
     Ok(())
+}
+
+/// `Requests/sec:   12345.67` from wrk's output.
+fn wrk_value(text: &str, key: &str) -> Option<f64> {
+    let line = text.lines().find(|l| l.trim_start().starts_with(key))?;
+    line.trim_start()[key.len()..].trim().parse().ok()
+}
+
+/// A `--latency` percentile line (`  99%    4.20ms`), in ms.
+fn wrk_latency(text: &str, pct: &str) -> Option<f64> {
+    let line = text
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with(pct) && l.len() > pct.len())?;
+    let v = line[pct.len()..].trim();
+    let (num, unit) = v.split_at(v.find(|c: char| c.is_ascii_alphabetic())?);
+    let x: f64 = num.parse().ok()?;
+    Some(match unit {
+        "us" => x / 1000.0,
+        "ms" => x,
+        "s" => x * 1000.0,
+        _ => return None,
+    })
 }

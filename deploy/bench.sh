@@ -47,6 +47,13 @@ drop_leftovers() {
 }
 trap drop_leftovers EXIT
 
+# wrk (Debian package) drives the lianqin nearest cells with a C load
+# generator; optional: without it those rows are skipped.
+if ! command -v wrk >/dev/null && [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
+  log "installing wrk (optional load generator)"
+  apt-get install -y -qq wrk >/dev/null 2>&1 || log "wrk not installed; its rows are skipped"
+fi
+
 # ---------------------------------------------------------------- build, run
 log "building benches (release)"
 cargo bench --no-run --quiet "${BENCHES[@]/#/--bench=}" >&2
