@@ -18,7 +18,7 @@
 //!    `ST_HexagonGrid` hexagons — interleaved with lianqin in every
 //!    repetition; correctness of lianqin against (a);
 //! 4. Gi* over the district's res-9 cells: in-process `gi_star`, the HTTP
-//!    `GET /api/v1/hotspots` end to end, and PySAL esda (if the scratch venv
+//!    `GET /api/v1/hotspots` end to end, and PySAL esda (if the tools/pysal venv
 //!    exists) on its reference input.
 //!
 //! Env: LIANQIN_TEST_DATABASE_URL, LIANQIN_BENCH_REPS (default 5),
@@ -82,9 +82,16 @@ const PEER_WINDOW: Duration = Duration::from_millis(2_500);
 /// Repetitions that run peer (c): its district query takes ~10 s of CPU, so
 /// it runs in the first two repetitions only (it is never the best peer).
 const HEX_REPS: usize = 2;
-const PYSAL_PY: &str = "/work/scratch/hotspots/.venv/bin/python";
-const PYSAL_SCRIPT: &str = "/work/scratch/hotspots/bench/bench_pysal.py";
-const PYSAL_INPUT: &str = "/work/scratch/hotspots/bench/input_10k.csv";
+/// A Python with numpy, scipy, libpysal and esda: `$LIANQIN_PYSAL_PYTHON`,
+/// else `tools/pysal/.venv/bin/python` (`python3 -m venv tools/pysal/.venv &&
+/// tools/pysal/.venv/bin/pip install numpy scipy libpysal esda h3`); skipped if absent.
+fn pysal_py() -> String {
+    std::env::var("LIANQIN_PYSAL_PYTHON").unwrap_or_else(|_| {
+        concat!(env!("CARGO_MANIFEST_DIR"), "/tools/pysal/.venv/bin/python").to_string()
+    })
+}
+const PYSAL_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tools/pysal/bench_pysal.py");
+const PYSAL_INPUT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tools/pysal/input_10k.csv");
 
 // ------------------------------------------------------------------ data
 
@@ -1210,10 +1217,11 @@ async fn run(db: &TempDb) -> anyhow::Result<()> {
     }
     if pysal.is_ok() {
         println!(
-            "- PySAL ran from this bench (`{PYSAL_PY} {PYSAL_SCRIPT}`, median of 11 runs per cell, after the lianqin server stopped) on its \
+            "- PySAL ran from this bench (`{} {PYSAL_SCRIPT}`, median of 11 runs per cell, after the lianqin server stopped) on its \
              reference input: 9,919 res-9 cells (grid_disk radius 57 around 121.26 E 28.64 N) with seeded gamma-Poisson counts — \
              the same size as the district, not the same counts; lianqin's `gi_star` is timed on that same file in the row above it. \
-             (The script also rewrites its own `bench/pysal_z.json`.)"
+             (The script also rewrites its own `pysal_z.json`.)",
+            pysal_py()
         );
     }
     println!(
@@ -1290,15 +1298,15 @@ async fn copy_in(pool: &PgPool, incs: &[Inc], index: &JurisdictionIndex) -> anyh
 
 type PySal = HashMap<(String, String), f64>;
 
-/// Runs the scratch PySAL bench; (key, "nb" | "w" | "g") → ms.
+/// Runs tools/pysal/bench_pysal.py; (key, "nb" | "w" | "g") → ms.
 fn run_pysal() -> Result<PySal, String> {
-    if !std::path::Path::new(PYSAL_PY).exists() || !std::path::Path::new(PYSAL_SCRIPT).exists() {
-        return Err(format!("no {PYSAL_PY}"));
+    if !std::path::Path::new(&pysal_py()).exists() || !std::path::Path::new(PYSAL_SCRIPT).exists() {
+        return Err(format!("no {}", pysal_py()));
     }
-    let out = std::process::Command::new(PYSAL_PY)
+    let out = std::process::Command::new(pysal_py())
         .arg(PYSAL_SCRIPT)
         .output()
-        .map_err(|e| format!("cannot run {PYSAL_PY}: {e}"))?;
+        .map_err(|e| format!("cannot run {}: {e}", pysal_py()))?;
     if !out.status.success() {
         return Err(format!(
             "{PYSAL_SCRIPT} failed: {}",

@@ -1227,8 +1227,8 @@ async fn run(db: &TempDb) -> anyhow::Result<()> {
         .is_ok()
     {
         println!(
-            "### lianqin with wrk (1 thread, {WORKERS} connections, {} ms windows × {reps})\n",
-            dur.as_millis()
+            "### lianqin with wrk (1 thread, {WORKERS} connections, {} s windows × {reps})\n",
+            dur.as_secs_f64().ceil().max(1.0)
         );
         println!("| point | system | answers/s (median) | p50 ms | p99 ms | vs Redis 1 km | vs Redis 5 km | vs best PostGIS |");
         println!("|---|---|---:|---:|---:|---:|---:|---:|");
@@ -1261,7 +1261,7 @@ async fn run(db: &TempDb) -> anyhow::Result<()> {
                         .args([
                             "-t1",
                             &format!("-c{WORKERS}"),
-                            &format!("-d{}ms", dur.as_millis()),
+                            &format!("-d{}s", dur.as_secs_f64().ceil().max(1.0) as u64),
                             "--latency",
                             &url,
                         ])
