@@ -1236,7 +1236,7 @@ async fn run(db: &TempDb) -> anyhow::Result<()> {
             let peer_rate = |pred: &dyn Fn(&Peer) -> bool| {
                 peers
                     .iter()
-                    .position(|p| pred(p))
+                    .position(pred)
                     .map(|qi| med(&cells[pi][qi], |c| c.rate))
             };
             let r1 = peer_rate(&|p| matches!(p, Peer::Redis(r) if *r == 1.0));

@@ -32,6 +32,8 @@ pub struct Application {
     web_dir: std::path::PathBuf,
     shutdown_tx: watch::Sender<bool>,
     demo: Option<crate::config::DemoSettings>,
+    /// The telemetry flusher; awaited at shutdown so queued batches land.
+    flusher: tokio::task::JoinHandle<()>,
 }
 
 impl Application {
@@ -83,7 +85,7 @@ impl Application {
                 heat,
             },
         );
-        tokio::spawn(run_flusher(pool.clone(), world.clone(), flush_rx));
+        let flusher = tokio::spawn(run_flusher(pool.clone(), world.clone(), flush_rx));
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let dispatcher = crate::dispatcher::Dispatcher::start(
             pool.clone(),
@@ -118,6 +120,7 @@ impl Application {
             web_dir: settings.web_dir,
             shutdown_tx,
             demo: settings.demo.enabled.then_some(settings.demo),
+            flusher,
         })
     }
 
@@ -147,6 +150,7 @@ impl Application {
             web_dir,
             shutdown_tx,
             demo,
+            flusher,
         } = self;
         if let Some(demo) = demo {
             tokio::spawn(crate::demo::run(
@@ -184,6 +188,9 @@ impl Application {
         sessions.drained(std::time::Duration::from_secs(3)).await;
         // Telemetry not yet flushed goes to PostGIS now, so a clean restart
         // loses no position (a crash loses at most FLUSH_EVERY of them).
+        // (`take_unflushed` also closes the flusher's queue: it ends once the
+        // batches it already holds are written — newest fix wins in SQL, so
+        // the order of the two writers does not matter.)
         if let Some(batch) = world.take_unflushed().await {
             if !batch.is_empty() {
                 if let Err(e) =
@@ -192,6 +199,12 @@ impl Application {
                     tracing::warn!(error = %e, "final position flush failed");
                 }
             }
+        }
+        if tokio::time::timeout(std::time::Duration::from_secs(10), flusher)
+            .await
+            .is_err()
+        {
+            tracing::warn!("position flusher still busy after 10 s; its last batches may be lost");
         }
         Ok(())
     }

@@ -36,6 +36,12 @@ pub struct Dispatcher {
     world: WorldHandle,
     timers: mpsc::Sender<(DateTime<Utc>, i64)>,
     ack_timeout: Duration,
+    /// Held across commit + publish of every record change, so the live
+    /// world applies changes in commit order (two racing status changes of
+    /// one responder could otherwise commit A, B and publish B, A, leaving
+    /// memory on the older state). Record changes are few per second;
+    /// position telemetry does not take this path.
+    serial: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 async fn detached<T: Send + 'static>(
@@ -67,6 +73,7 @@ impl Dispatcher {
             world,
             timers: tx,
             ack_timeout,
+            serial: Default::default(),
         };
         tokio::spawn(d.clone().run_timers(rx, initial, shutdown));
         d
@@ -133,6 +140,7 @@ impl Dispatcher {
     ) -> Result<Vec<StoredResponder>, StoreError> {
         let this = self.clone();
         detached(async move {
+            let _order = this.serial.lock().await;
             let stored = responders::upsert(&this.pool, &specs).await?;
             this.world
                 .responders_upserted(
@@ -150,6 +158,7 @@ impl Dispatcher {
     pub async fn set_status(&self, id: String, status: Status) -> Result<DutyChange, StoreError> {
         let this = self.clone();
         detached(async move {
+            let _order = this.serial.lock().await;
             let change = responders::set_status(&this.pool, &id, status).await?;
             this.publish(&change).await;
             Ok(change)
@@ -165,6 +174,7 @@ impl Dispatcher {
     ) -> Result<DutyChange, StoreError> {
         let this = self.clone();
         detached(async move {
+            let _order = this.serial.lock().await;
             let deadline = Utc::now() + this.ack_timeout;
             let change =
                 responders::assign(&this.pool, incident_id, &ids, deadline, by.as_deref()).await?;
@@ -177,6 +187,7 @@ impl Dispatcher {
     pub async fn ack(&self, id: i64) -> Result<DutyChange, StoreError> {
         let this = self.clone();
         detached(async move {
+            let _order = this.serial.lock().await;
             let change = responders::ack(&this.pool, id).await?;
             this.publish(&change).await;
             Ok(change)
@@ -199,8 +210,19 @@ impl Dispatcher {
     }
 
     /// Closes assignment `id` as `close_as` and offers its incident to the
-    /// next closest available responder of the same type not yet tried.
+    /// next closest available responder of the same type not yet tried
+    /// (in commit order with every other record change).
     async fn reoffer(
+        &self,
+        id: i64,
+        close_as: AssignmentStatus,
+        reason: &str,
+    ) -> Result<Option<DutyChange>, StoreError> {
+        let _order = self.serial.lock().await;
+        self.reoffer_in_order(id, close_as, reason).await
+    }
+
+    async fn reoffer_in_order(
         &self,
         id: i64,
         close_as: AssignmentStatus,

@@ -401,7 +401,9 @@ pub async fn hotspots(
     top.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     top.truncate(20);
     let ids: Vec<i64> = top.iter().map(|(c, _)| *c).collect();
-    let detail = crate::store::incidents::places(&st.pool, &ids, p.from, p.to).await?;
+    let detail =
+        crate::store::incidents::places(&st.pool, &ids, p.from, p.to, p.category.as_deref())
+            .await?;
     let top_places: Vec<Value> = top
         .iter()
         .filter_map(|(c, n)| {

@@ -118,8 +118,9 @@ pub struct Subscription {
     pub responders: Option<Vec<Arc<str>>>,
     /// Open assignments (with the responders layer).
     pub assignments: Vec<serde_json::Value>,
-    /// Heat cells inside the box (with the heat layer).
-    pub heat: Option<serde_json::Value>,
+    /// The heat surface and what to read of it (with the heat layer);
+    /// the subscriber builds its snapshot from it after subscribing.
+    pub heat: Option<(HeatReader, HeatWant)>,
     pub events: broadcast::Receiver<Arc<StreamEvent>>,
 }
 
@@ -504,12 +505,10 @@ impl Writer {
                     heat,
                     reply,
                 } => {
-                    let heat = heat.map(|w| {
-                        self.heat.reader().read(|h| {
-                            serde_json::to_value(heat_body(h, bbox, &w, Utc::now(), false))
-                                .expect("heat serialises")
-                        })
-                    });
+                    // the heat snapshot is built by the subscriber, off the
+                    // writer (deltas carry absolute values, so a delta that
+                    // overlaps the snapshot is harmless)
+                    let heat = heat.map(|w| (self.heat.reader(), w));
                     let (features, assignments) = if responders {
                         let (f, a) = self.responders.snapshot(bbox, Utc::now());
                         (Some(f), a)
@@ -552,7 +551,7 @@ impl Writer {
                     let _ = done.send(());
                 }
                 Command::TakeUnflushed(reply) => {
-                    let _ = reply.send(self.responders.take_batch());
+                    let _ = reply.send(self.responders.take_final());
                 }
                 Command::ReplaceLayers(layers) => {
                     let snap = tokio::task::spawn_blocking(move || Snapshot::new(*layers)).await;

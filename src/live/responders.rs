@@ -348,6 +348,15 @@ impl LiveResponders {
                     .extend(held.latest.into_iter().filter(|(id, _)| !ids.contains(id)));
                 let mut track = held.track;
                 track.append(&mut b.track);
+                // the flusher is behind: the newest fixes above still win, and
+                // at most MAX_PENDING_TRACK track points wait (oldest dropped)
+                if track.len() > MAX_PENDING_TRACK {
+                    let drop = track.len() - MAX_PENDING_TRACK;
+                    track.drain(..drop);
+                    self.counters
+                        .track_dropped
+                        .fetch_add(drop as u64, Ordering::Relaxed);
+                }
                 b.track = track;
                 b
             }
@@ -363,7 +372,15 @@ impl LiveResponders {
         }
     }
 
-    /// Everything unflushed, now (shutdown).
+    /// Everything unflushed, for the final flush at shutdown; the flusher's
+    /// channel is closed so it ends once it has written what it holds.
+    pub(super) fn take_final(&mut self) -> FlushBatch {
+        let b = self.take_batch();
+        self.flush_tx = None;
+        b
+    }
+
+    /// Everything unflushed, now.
     pub(super) fn take_batch(&mut self) -> FlushBatch {
         let roster = self.roster.read().unwrap_or_else(|p| p.into_inner());
         let mut latest: Vec<(String, Fix)> = self

@@ -192,8 +192,10 @@ fn snapshot_msg(sub: &Subscription, want: &Want) -> String {
         "bbox": want.bbox,
         "incidents": {"type": "FeatureCollection", "features": features},
     });
-    if let Some(h) = &sub.heat {
-        msg["heat"] = h.clone();
+    if let Some((reader, w)) = &sub.heat {
+        let body =
+            reader.read(|h| crate::live::heat_body(h, want.bbox, w, chrono::Utc::now(), false));
+        msg["heat"] = serde_json::to_value(body).expect("heat serialises");
     }
     if !want.responders {
         return msg.to_string();

@@ -342,14 +342,22 @@ pub async fn places(
     cells: &[i64],
     from: DateTime<Utc>,
     to: DateTime<Utc>,
+    category: Option<&str>,
 ) -> Result<Vec<(i64, Option<String>, Option<String>)>, StoreError> {
+    // at most 50 rows per cell (newest first), so one busy cell cannot use up the answer
     sqlx::query_as(
-        "select h3_r10, address, category from incident
-         where h3_r10 = any($1) and reported_at >= $2 and reported_at < $3 order by reported_at desc limit 5000",
+        "select h3_r10, address, category from (
+             select h3_r10, address, category,
+                    row_number() over (partition by h3_r10 order by reported_at desc) as n
+             from incident
+             where h3_r10 = any($1) and reported_at >= $2 and reported_at < $3
+               and ($4::text is null or category = $4)
+         ) t where n <= 50",
     )
     .bind(cells)
     .bind(from)
     .bind(to)
+    .bind(category)
     .fetch_all(pool)
     .await
     .during("reading places")

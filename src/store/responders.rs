@@ -117,6 +117,10 @@ pub async fn upsert(
         demo.push(s.demo);
     }
     let mut tx = pool.begin().await.during("starting the roster upsert")?;
+    // lock the existing rows first (same order as every other change), so
+    // the upsert statement sees assignments committed while it waited
+    let ids: Vec<String> = specs.iter().map(|s| s.id.clone()).collect();
+    lock_responders(&mut tx, &ids).await?;
     let rows = sqlx::query(&format!(
         "with input as (
              select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
