@@ -30,8 +30,14 @@ fn ts(v: &Value) -> DateTime<Utc> {
         .with_timezone(&Utc)
 }
 
+/// The server's convention (docs/RISK.md): the parent of the point's
+/// resolution-10 cell (H3 is not geometrically nested, so near a border this
+/// can differ from the point's own coarser cell).
 fn cell(p: (f64, f64), r: Resolution) -> CellIndex {
-    LatLng::new(p.1, p.0).expect("valid point").to_cell(r)
+    let c10 = LatLng::new(p.1, p.0)
+        .expect("valid point")
+        .to_cell(Resolution::Ten);
+    c10.parent(r).expect("res ≤ 10")
 }
 
 fn cell9(p: (f64, f64)) -> CellIndex {

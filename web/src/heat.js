@@ -2,7 +2,7 @@
 // (labels are DOM markers, so they stay on top). Cells come from GET /api/v1/heat?…&boundary=1 once, then the
 // stream snapshot's `heat` and `heat` messages (changed cells only); between messages every cell decays locally,
 // intensity·2^(−(now−at)/half_life_s), so the map fades smoothly instead of stepping once per message.
-import { latLngToCell } from 'h3-js';
+import { latLngToCell, cellToParent } from 'h3-js';
 import { EMPTY } from './basemap.js';
 import {
   cellFeature, rememberBoundary, decayed, heatScale, heatColor, fmtNum, HEAT_RAMP,
@@ -178,7 +178,8 @@ export function createHeatOverlay(map, px, { legendEl, res, surface = 'live', ca
 
   return {
     state: st, addLayers, setOn, fetchInitial, onSnapshot, apply, redraw, displayed,
-    cellOf: (lon, lat) => latLngToCell(lat, lon, st.res),
+    // the server's convention: the parent of the point's res-10 cell (docs/RISK.md)
+    cellOf: (lon, lat) => cellToParent(latLngToCell(lat, lon, 10), st.res),
     subscription: () => ({ res: st.res, surface: st.surface, category: st.category }),
   };
 }

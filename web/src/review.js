@@ -7,6 +7,12 @@ import 'maplibre-gl/dist/maplibre-gl.css';
 import './style.css';
 import './review.css';
 import { latLngToCell, cellToBoundary, cellToParent, getResolution } from 'h3-js';
+
+// The server aggregates each incident's resolution-10 cell into its parents
+// (docs/RISK.md); H3 is not geometrically nested, so near a cell border a
+// point's own res-9 cell can differ from its res-10 cell's parent. Use the
+// server's convention everywhere a point is mapped to a cell.
+const cellOfPoint = (lat, lon, res) => cellToParent(latLngToCell(lat, lon, 10), res);
 import { TZ, DISTRICT_BBOX } from './config.js';
 import { bboxOf } from './geo.js';
 import { EMPTY, emptyStyle, DISTRICT_BOUNDS, fetchLayers, addStaticLayers, createLabels, pxFn } from './basemap.js';
@@ -315,7 +321,7 @@ function createMap(p) {
     labels.addLabels(state.layers);
     map.on('click', (e) => {
       if (!state.sel) return;
-      selectCell(latLngToCell(e.lngLat.lat, e.lngLat.lng, state.sel.res), { popupOn: p, lngLat: e.lngLat });
+      selectCell(cellOfPoint(e.lngLat.lat, e.lngLat.lng, state.sel.res), { popupOn: p, lngLat: e.lngLat });
     });
     map.on('mousemove', (e) => {
       const hit = map.queryRenderedFeatures(e.point, { layers: ['cells-fill'] }).some((f) => f.properties._o > 0);
@@ -673,7 +679,7 @@ async function selectCell(h3, { popupOn = null, lngLat = null, quiet = false } =
     for (const f of j.features || []) {
       const pr = f.properties || {};
       const [lon, lat] = f.geometry?.coordinates || [];
-      if (latLngToCell(lat, lon, s.res) !== h3) continue;
+      if (cellOfPoint(lat, lon, s.res) !== h3) continue;
       if (s.category && pr.category !== s.category) continue;
       const t = Date.parse(pr.reported_at || '');
       const tags = inPer(t);
@@ -824,7 +830,7 @@ function drawLegend(g, spec, x, yBottom, dpr, font) {
 state.exportCsv = exportCsv;
 state.exportPng = exportPng;
 state.selectCell = selectCell;
-state.cellOf = (lon, lat, res = state.sel?.res ?? 9) => latLngToCell(lat, lon, res);
+state.cellOf = (lon, lat, res = state.sel?.res ?? 9) => cellOfPoint(lat, lon, res);
 
 // ---------------------------------------------------------------- categories (from the incidents seen)
 async function loadCategories() {
