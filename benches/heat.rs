@@ -32,7 +32,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use common::{median, quantile_sorted, Server, TempDb};
+use common::{draw_pos, load_seats, median, quantile_sorted, Server, TempDb};
 use geo::BoundingRect;
 use h3o::{CellIndex, LatLng, Resolution};
 use lianqin::domain::{Bbox, JurisdictionSummary, Position};
@@ -94,71 +94,6 @@ const PYSAL_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tools/pysal/ben
 const PYSAL_INPUT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tools/pysal/input_10k.csv");
 
 // ------------------------------------------------------------------ data
-
-struct Seat {
-    lon: f64,
-    lat: f64,
-    weight: f64,
-    sigma_m: f64,
-}
-
-/// The generator of `benches/responders_index.rs`: urban 街道 heavy and tight.
-fn load_seats() -> Vec<Seat> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/geodata/townships.geojson");
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    let v: serde_json::Value = serde_json::from_str(&text).expect("townships geojson");
-    let urban = ["东城街道", "西城街道", "南城街道", "北城街道"];
-    v["features"]
-        .as_array()
-        .expect("features")
-        .iter()
-        .map(|f| {
-            let p = &f["properties"];
-            let name = p["name"].as_str().unwrap_or_default();
-            let kind = p["kind"].as_str().unwrap_or_default();
-            let lon = p["seat_lon"].as_f64().expect("seat_lon");
-            let lat = p["seat_lat"].as_f64().expect("seat_lat");
-            let (weight, sigma_m) = if urban.contains(&name) {
-                (12.0, 1_200.0)
-            } else if kind == "街道" {
-                (6.0, 2_000.0)
-            } else if kind == "镇" && lon > 121.13 {
-                (4.0, 2_500.0)
-            } else {
-                (1.3, 3_500.0)
-            };
-            Seat {
-                lon,
-                lat,
-                weight,
-                sigma_m,
-            }
-        })
-        .collect()
-}
-
-fn gauss(rng: &mut SmallRng) -> f64 {
-    let u: f64 = rng.gen_range(1e-12..1.0);
-    let v: f64 = rng.gen();
-    (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
-}
-
-fn draw_pos(rng: &mut SmallRng, seats: &[Seat], total_w: f64) -> Position {
-    let mut x = rng.gen_range(0.0..total_w);
-    let s = seats
-        .iter()
-        .find(|s| {
-            x -= s.weight;
-            x < 0.0
-        })
-        .unwrap_or(&seats[0]);
-    let m_per_deg_lon = M_PER_DEG_LAT * s.lat.to_radians().cos();
-    Position::new(
-        s.lon + s.sigma_m * gauss(rng) / m_per_deg_lon,
-        s.lat + s.sigma_m * gauss(rng) / M_PER_DEG_LAT,
-    )
-    .expect("valid position")
-}
 
 struct Inc {
     pos: Position,

@@ -35,7 +35,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{fmt_rate, median, quantile_sorted, Server, TempDb};
+use common::{fmt_rate, gauss, median, quantile_sorted, Seat, Server, TempDb};
 use futures::StreamExt;
 use lianqin::domain::{JurisdictionSummary, Position};
 use lianqin::spatial::{haversine_m, JurisdictionIndex};
@@ -81,56 +81,6 @@ fn main() -> anyhow::Result<()> {
 }
 
 // ------------------------------------------------------------------ data
-
-struct Seat {
-    name: String,
-    lon: f64,
-    lat: f64,
-    weight: f64,
-    sigma_m: f64,
-}
-
-/// The seats and weights of `benches/responders_index.rs`.
-fn load_seats() -> anyhow::Result<Vec<Seat>> {
-    let path = common::repo_root().join("geodata/townships.geojson");
-    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path)?)?;
-    let urban = ["东城街道", "西城街道", "南城街道", "北城街道"];
-    let mut out = Vec::new();
-    for f in v["features"].as_array().into_iter().flatten() {
-        let p = &f["properties"];
-        let (Some(name), Some(kind), Some(lon), Some(lat)) = (
-            p["name"].as_str(),
-            p["kind"].as_str(),
-            p["seat_lon"].as_f64(),
-            p["seat_lat"].as_f64(),
-        ) else {
-            anyhow::bail!("{}: a township without name/kind/seat", path.display());
-        };
-        let (weight, sigma_m) = if urban.contains(&name) {
-            (12.0, 1_200.0)
-        } else if kind == "街道" {
-            (6.0, 2_000.0)
-        } else if kind == "镇" && lon > 121.13 {
-            (4.0, 2_500.0)
-        } else {
-            (1.3, 3_500.0)
-        };
-        out.push(Seat {
-            name: name.to_string(),
-            lon,
-            lat,
-            weight,
-            sigma_m,
-        });
-    }
-    Ok(out)
-}
-
-fn gauss(rng: &mut SmallRng) -> f64 {
-    let u: f64 = rng.gen_range(1e-12..1.0);
-    let v: f64 = rng.gen();
-    (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
-}
 
 #[derive(Clone)]
 struct Resp {
@@ -692,32 +642,7 @@ fn machine_busy_secs() -> Option<f64> {
 
 /// CPU seconds used so far by every `redis-server` process.
 fn redis_cpu_secs() -> Option<f64> {
-    let mut total = 0.0;
-    let mut found = false;
-    for e in std::fs::read_dir("/proc").ok()?.flatten() {
-        let name = e.file_name();
-        let Some(pid) = name
-            .to_str()
-            .filter(|s| s.bytes().all(|b| b.is_ascii_digit()))
-        else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
-            continue;
-        };
-        if !stat[open + 1..close].starts_with("redis-server") {
-            continue;
-        }
-        let f: Vec<&str> = stat[close + 2..].split_whitespace().collect();
-        let ut: f64 = f.get(11).and_then(|s| s.parse().ok()).unwrap_or(0.0);
-        let st: f64 = f.get(12).and_then(|s| s.parse().ok()).unwrap_or(0.0);
-        total += (ut + st) / 100.0;
-        found = true;
-    }
-    found.then_some(total)
+    common::processes_cpu_secs("redis-server")
 }
 
 // ------------------------------------------------------------------ run
@@ -780,7 +705,7 @@ async fn run(db: &TempDb) -> anyhow::Result<()> {
     )
     .await;
 
-    let seats = load_seats()?;
+    let seats = common::load_seats();
     for (name, lon, lat) in POINTS {
         let short = name.split_whitespace().last().unwrap_or(name);
         let s = seats

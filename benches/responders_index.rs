@@ -5,6 +5,9 @@
 
 use lianqin::dispatch::index::{Entry, Filter, Hit, IndexConfig, ResponderIndex, Slot, NO_STATION};
 use lianqin::domain::{Position, ResponderType, Status};
+mod common;
+
+use common::{draw_pos, load_seats, Seat};
 use lianqin::spatial::geodesy::{haversine_m, LocalProjection};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -23,76 +26,6 @@ const TYPES: [ResponderType; 4] = [
     ResponderType::Grid,
 ];
 const TYPE_SHARE: [f64; 4] = [0.35, 0.10, 0.30, 0.25];
-
-struct Seat {
-    name: String,
-    lon: f64,
-    lat: f64,
-    weight: f64,
-    sigma_m: f64,
-}
-
-fn load_seats() -> Vec<Seat> {
-    let path = std::env::var("TOWNSHIPS").unwrap_or_else(|_| {
-        concat!(env!("CARGO_MANIFEST_DIR"), "/geodata/townships.geojson").to_string()
-    });
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
-    let urban = ["东城街道", "西城街道", "南城街道", "北城街道"];
-    v["features"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| {
-            let p = &f["properties"];
-            let name = p["name"].as_str().unwrap().to_string();
-            let kind = p["kind"].as_str().unwrap();
-            let lon = p["seat_lon"].as_f64().unwrap();
-            let lat = p["seat_lat"].as_f64().unwrap();
-            // urban heavy, other 街道 medium, 镇 lighter, 乡 / western towns light
-            let (weight, sigma_m) = if urban.contains(&name.as_str()) {
-                (12.0, 1_200.0)
-            } else if kind == "街道" {
-                (6.0, 2_000.0)
-            } else if kind == "镇" && lon > 121.13 {
-                (4.0, 2_500.0)
-            } else {
-                (1.3, 3_500.0)
-            };
-            Seat {
-                name,
-                lon,
-                lat,
-                weight,
-                sigma_m,
-            }
-        })
-        .collect()
-}
-
-fn gauss(rng: &mut SmallRng) -> f64 {
-    let u: f64 = rng.gen_range(1e-12..1.0);
-    let v: f64 = rng.gen();
-    (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
-}
-
-fn draw_pos(rng: &mut SmallRng, seats: &[Seat], total_w: f64) -> Position {
-    let mut x = rng.gen_range(0.0..total_w);
-    let s = seats
-        .iter()
-        .find(|s| {
-            x -= s.weight;
-            x < 0.0
-        })
-        .unwrap_or(&seats[0]);
-    let m_per_deg_lat = 111_195.0;
-    let m_per_deg_lon = m_per_deg_lat * s.lat.to_radians().cos();
-    Position::new(
-        s.lon + s.sigma_m * gauss(rng) / m_per_deg_lon,
-        s.lat + s.sigma_m * gauss(rng) / m_per_deg_lat,
-    )
-    .unwrap()
-}
 
 fn make_entries(rng: &mut SmallRng, seats: &[Seat], n: usize) -> Vec<Entry> {
     let total_w: f64 = seats.iter().map(|s| s.weight).sum();

@@ -350,9 +350,11 @@ pub fn process_cpu_secs() -> Option<f64> {
     Some((ut + st) / 100.0) // USER_HZ is 100 on Linux
 }
 
-/// CPU seconds used so far by all `postgres` processes (for attributing load).
-pub fn postgres_cpu_secs() -> Option<f64> {
+/// CPU seconds used so far by every process whose command name starts with
+/// `prefix` (`None` when there is none), for attributing load.
+pub fn processes_cpu_secs(prefix: &str) -> Option<f64> {
     let mut total = 0.0;
+    let mut found = false;
     for e in std::fs::read_dir("/proc").ok()?.flatten() {
         let name = e.file_name();
         let Some(pid) = name
@@ -367,13 +369,102 @@ pub fn postgres_cpu_secs() -> Option<f64> {
         let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
             continue;
         };
-        if !stat[open + 1..close].starts_with("postgres") {
+        if !stat[open + 1..close].starts_with(prefix) {
             continue;
         }
         let f: Vec<&str> = stat[close + 2..].split_whitespace().collect();
         let ut: f64 = f.get(11).and_then(|s| s.parse().ok()).unwrap_or(0.0);
         let st: f64 = f.get(12).and_then(|s| s.parse().ok()).unwrap_or(0.0);
         total += (ut + st) / 100.0;
+        found = true;
     }
-    Some(total)
+    found.then_some(total)
+}
+
+/// CPU seconds used so far by all `postgres` processes (for attributing load).
+pub fn postgres_cpu_secs() -> Option<f64> {
+    Some(processes_cpu_secs("postgres").unwrap_or(0.0))
+}
+
+// ------------------------------------------------------------------ synthetic positions
+
+/// A township seat and how densely points cluster around it.
+pub struct Seat {
+    pub name: String,
+    pub lon: f64,
+    pub lat: f64,
+    pub weight: f64,
+    pub sigma_m: f64,
+}
+
+/// The 19 real township seats of `geodata/townships.geojson` (`$TOWNSHIPS`
+/// overrides the file), weighted: the 4 urban subdistricts heavy and
+/// compact, other 街道 medium, eastern 镇 lighter, 乡 and western 镇 light and wide.
+pub fn load_seats() -> Vec<Seat> {
+    let path = std::env::var("TOWNSHIPS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| repo_root().join("geodata/townships.geojson"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let v: serde_json::Value = serde_json::from_str(&text).expect("townships GeoJSON");
+    let urban = ["东城街道", "西城街道", "南城街道", "北城街道"];
+    v["features"]
+        .as_array()
+        .expect("features")
+        .iter()
+        .map(|f| {
+            let p = &f["properties"];
+            let name = p["name"].as_str().expect("name").to_string();
+            let kind = p["kind"].as_str().expect("kind");
+            let lon = p["seat_lon"].as_f64().expect("seat_lon");
+            let lat = p["seat_lat"].as_f64().expect("seat_lat");
+            let (weight, sigma_m) = if urban.contains(&name.as_str()) {
+                (12.0, 1_200.0)
+            } else if kind == "街道" {
+                (6.0, 2_000.0)
+            } else if kind == "镇" && lon > 121.13 {
+                (4.0, 2_500.0)
+            } else {
+                (1.3, 3_500.0)
+            };
+            Seat {
+                name,
+                lon,
+                lat,
+                weight,
+                sigma_m,
+            }
+        })
+        .collect()
+}
+
+/// A standard normal draw (Box–Muller).
+pub fn gauss(rng: &mut rand::rngs::SmallRng) -> f64 {
+    use rand::Rng;
+    let u: f64 = rng.gen_range(1e-12..1.0);
+    let v: f64 = rng.gen();
+    (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
+}
+
+/// A point from the weighted Gaussian clusters (`total_w` = Σ weights).
+pub fn draw_pos(
+    rng: &mut rand::rngs::SmallRng,
+    seats: &[Seat],
+    total_w: f64,
+) -> lianqin::domain::Position {
+    use rand::Rng;
+    let mut x = rng.gen_range(0.0..total_w);
+    let s = seats
+        .iter()
+        .find(|s| {
+            x -= s.weight;
+            x < 0.0
+        })
+        .unwrap_or(&seats[0]);
+    let m_per_deg_lat = 111_195.0;
+    let m_per_deg_lon = m_per_deg_lat * s.lat.to_radians().cos();
+    lianqin::domain::Position::new(
+        s.lon + s.sigma_m * gauss(rng) / m_per_deg_lon,
+        s.lat + s.sigma_m * gauss(rng) / m_per_deg_lat,
+    )
+    .expect("valid position")
 }

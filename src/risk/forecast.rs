@@ -226,44 +226,8 @@ fn read_plain<R: Read>(reader: R) -> Result<(Vec<Point>, ReadStats), ForecastErr
 // Geometry
 // ---------------------------------------------------------------------------------------
 
-/// Mean Earth radius (IUGG), metres.
-pub const EARTH_RADIUS_M: f64 = 6_371_008.8;
-
-/// Great-circle distance, metres.
-pub fn haversine_m(lon1: f64, lat1: f64, lon2: f64, lat2: f64) -> f64 {
-    let (p1, p2) = (lat1.to_radians(), lat2.to_radians());
-    let dl = (lon2 - lon1).to_radians();
-    let a = ((p2 - p1) / 2.0).sin().powi(2) + p1.cos() * p2.cos() * (dl / 2.0).sin().powi(2);
-    2.0 * EARTH_RADIUS_M * a.sqrt().asin()
-}
-
-/// Equirectangular projection about a reference point, metres (same idea as
-/// lianqin's `spatial::geodesy::LocalProjection`; scale error ≪ 0.1 % over a county).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct LocalProjection {
-    lon0: f64,
-    lat0: f64,
-    kx: f64,
-    ky: f64,
-}
-
-impl LocalProjection {
-    pub fn new(lon0: f64, lat0: f64) -> Self {
-        let ky = EARTH_RADIUS_M.to_radians();
-        Self {
-            lon0,
-            lat0,
-            kx: ky * lat0.to_radians().cos(),
-            ky,
-        }
-    }
-    pub fn project(&self, lon: f64, lat: f64) -> [f64; 2] {
-        [(lon - self.lon0) * self.kx, (lat - self.lat0) * self.ky]
-    }
-    pub fn unproject(&self, xy: [f64; 2]) -> (f64, f64) {
-        (xy[0] / self.kx + self.lon0, xy[1] / self.ky + self.lat0)
-    }
-}
+// Distances and the local projection are lianqin's own (`spatial::geodesy`).
+pub use crate::spatial::geodesy::{haversine_m, LocalProjection, EARTH_RADIUS_M};
 
 fn cross(o: [f64; 2], a: [f64; 2], b: [f64; 2]) -> f64 {
     (a[0] - o[0]) * (b[1] - o[1]) - (a[1] - o[1]) * (b[0] - o[0])
