@@ -7,12 +7,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { launch, watch, close } from './harness.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const REPO = path.resolve(HERE, '..', '..');
 const SCREENSHOT = process.env.LIANQIN_SCREENSHOT || path.join(REPO, 'docs', 'screenshot-bigscreen.png');
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const BASE = (process.env.LIANQIN_URL || '').replace(/\/+$/, '');
 
 let context;
@@ -24,29 +23,12 @@ const requests = [];
 
 before(async () => {
   if (!BASE) return;
-  userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'lianqin-chromium-'));
-  context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: CHROMIUM,
-    headless: true,
-    viewport: { width: 1920, height: 1080 },
-    deviceScaleFactor: 1,
-    locale: 'zh-CN',
-    timezoneId: 'Asia/Shanghai',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync',
-      '--use-angle=swiftshader', '--enable-unsafe-swiftshader'],
-  });
+  ({ context, userDataDir } = await launch('wall'));
   page = context.pages()[0] || await context.newPage();
-  page.on('pageerror', (e) => pageErrors.push(String(e?.stack || e)));
-  page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
-  page.on('request', (r) => requests.push(r.url()));
-  page.on('websocket', (ws) => requests.push(ws.url()));
+  watch(page, { pageErrors, consoleErrors, requests });
 });
 
-after(async () => {
-  await context?.close().catch(() => {});
-  if (userDataDir) fs.rmSync(userDataDir, { recursive: true, force: true });
-});
+after(() => close(context, userDataDir));
 
 test('大屏: layers render, a POSTed incident appears live, no foreign requests', { timeout: 120_000 }, async (t) => {
   assert.ok(BASE, 'LIANQIN_URL is not set: start a lianqin server and run e.g. '

@@ -8,9 +8,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { chromium } from 'playwright-core';
+import { launch, close } from './harness.mjs';
 
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const BASE = (process.env.LIANQIN_URL || '').replace(/\/+$/, '');
 const SHOT_DIR = process.env.LIANQIN_SCREENSHOT_DIR || os.tmpdir();
 const DISPATCHED_BLUE = '#3B82F6';
@@ -23,24 +22,10 @@ const requests = [];
 
 before(async () => {
   if (!BASE) return;
-  userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'lianqin-chromium-console-'));
-  context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: CHROMIUM,
-    headless: true,
-    viewport: { width: 1920, height: 1080 },
-    deviceScaleFactor: 1,
-    locale: 'zh-CN',
-    timezoneId: 'Asia/Shanghai',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync',
-      '--use-angle=swiftshader', '--enable-unsafe-swiftshader'],
-  });
+  ({ context, userDataDir } = await launch('console'));
 });
 
-after(async () => {
-  await context?.close().catch(() => {});
-  if (userDataDir) fs.rmSync(userDataDir, { recursive: true, force: true });
-});
+after(() => close(context, userDataDir));
 
 function watch(page, name) {
   page.on('pageerror', (e) => pageErrors.push(`${name}: ${String(e?.stack || e)}`));

@@ -8,9 +8,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { chromium } from 'playwright-core';
+import { launch, watch, close } from './harness.mjs';
 
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const BASE = (process.env.LIANQIN_URL || '').replace(/\/+$/, '');
 const SHOT = process.env.LIANQIN_HEAT_SCREENSHOT || '/tmp/lianqin-heat.png';
 
@@ -23,29 +22,12 @@ const requests = [];
 
 before(async () => {
   if (!BASE) return;
-  userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'lianqin-chromium-heat-'));
-  context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: CHROMIUM,
-    headless: true,
-    viewport: { width: 1920, height: 1080 },
-    deviceScaleFactor: 1,
-    locale: 'zh-CN',
-    timezoneId: 'Asia/Shanghai',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync',
-      '--use-angle=swiftshader', '--enable-unsafe-swiftshader'],
-  });
+  ({ context, userDataDir } = await launch('heat'));
   page = context.pages()[0] || await context.newPage();
-  page.on('pageerror', (e) => pageErrors.push(String(e?.stack || e)));
-  page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
-  page.on('request', (r) => requests.push(r.url()));
-  page.on('websocket', (ws) => requests.push(ws.url()));
+  watch(page, { pageErrors, consoleErrors, requests });
 });
 
-after(async () => {
-  await context?.close().catch(() => {});
-  if (userDataDir) fs.rmSync(userDataDir, { recursive: true, force: true });
-});
+after(() => close(context, userDataDir));
 
 async function post(body) {
   const r = await fetch(`${BASE}/api/v1/incidents`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });

@@ -9,9 +9,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { chromium } from 'playwright-core';
+import { launch, watch, close } from './harness.mjs';
 
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const BASE = (process.env.LIANQIN_URL || '').replace(/\/+$/, '');
 const SHOT = process.env.LIANQIN_REVIEW_SCREENSHOT || '/tmp/lianqin-review.png';
 const DAY = 86_400_000;
@@ -25,30 +24,12 @@ const requests = [];
 
 before(async () => {
   if (!BASE) return;
-  userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'lianqin-chromium-review-'));
-  context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: CHROMIUM,
-    headless: true,
-    viewport: { width: 1920, height: 1080 },
-    deviceScaleFactor: 1,
-    locale: 'zh-CN',
-    timezoneId: 'Asia/Shanghai',
-    acceptDownloads: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync',
-      '--use-angle=swiftshader', '--enable-unsafe-swiftshader'],
-  });
+  ({ context, userDataDir } = await launch('review', { acceptDownloads: true }));
   page = context.pages()[0] || await context.newPage();
-  page.on('pageerror', (e) => pageErrors.push(String(e?.stack || e)));
-  page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
-  page.on('request', (r) => requests.push(r.url()));
-  page.on('websocket', (ws) => requests.push(ws.url()));
+  watch(page, { pageErrors, consoleErrors, requests });
 });
 
-after(async () => {
-  await context?.close().catch(() => {});
-  if (userDataDir) fs.rmSync(userDataDir, { recursive: true, force: true });
-});
+after(() => close(context, userDataDir));
 
 // YYYY-MM-DD in Asia/Shanghai
 const shDay = (ms) => new Intl.DateTimeFormat('en-CA', { timeZone: 'Asia/Shanghai', year: 'numeric', month: '2-digit', day: '2-digit' }).format(new Date(ms));
