@@ -33,3 +33,4 @@ pub mod realtime;
 pub mod risk;
 pub mod spatial;
 pub mod store;
+pub mod wire;

@@ -169,3 +169,11 @@ mod tests {
         assert_eq!(Source::parse("119"), None);
     }
 }
+
+/// One stored incident and whether this call created it (false: it was
+/// already stored under the same `(source, source_id)`).
+#[derive(Debug, Clone)]
+pub struct Stored {
+    pub incident: Incident,
+    pub created: bool,
+}

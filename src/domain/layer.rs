@@ -113,3 +113,23 @@ impl Layers {
             .unwrap_or(0)
     }
 }
+
+/// The parsed content of one layer file.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LayerData {
+    Areas(Vec<Area>),
+    Sites(Vec<Site>),
+}
+
+impl LayerData {
+    pub fn len(&self) -> usize {
+        match self {
+            LayerData::Areas(a) => a.len(),
+            LayerData::Sites(s) => s.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}

@@ -9,8 +9,8 @@ pub mod position;
 pub mod responder;
 
 pub use assignment::{Assignment, AssignmentStatus, DutyChange, StatusChange};
-pub use incident::{Incident, NewIncident, Source};
+pub use incident::{Incident, NewIncident, Source, Stored};
 pub use jurisdiction::{AreaRef, Jurisdiction, JurisdictionSummary, SiteRef};
-pub use layer::{Area, LayerKind, Layers, Site};
+pub use layer::{Area, LayerData, LayerKind, Layers, Site};
 pub use position::{Bbox, Position, PositionError};
 pub use responder::{Fix, ResponderSpec, ResponderType, Status};

@@ -3,7 +3,7 @@
 
 mod api;
 pub mod error;
-pub mod geojson;
+pub use crate::wire::geojson;
 mod openapi;
 mod responders;
 mod risk;

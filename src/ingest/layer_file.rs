@@ -31,25 +31,7 @@ fn location(feature: &Option<usize>, code: &Option<String>) -> String {
     }
 }
 
-/// The parsed content of one layer file.
-#[derive(Debug, Clone, PartialEq)]
-pub enum LayerData {
-    Areas(Vec<Area>),
-    Sites(Vec<Site>),
-}
-
-impl LayerData {
-    pub fn len(&self) -> usize {
-        match self {
-            LayerData::Areas(a) => a.len(),
-            LayerData::Sites(s) => s.len(),
-        }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
+pub use crate::domain::LayerData;
 
 /// Infers the layer from a file name such as `geodata/grids.geojson`.
 pub fn layer_from_path(path: &std::path::Path) -> Option<LayerKind> {

@@ -40,13 +40,7 @@ pub struct Ingest {
     world: WorldHandle,
 }
 
-/// One stored incident and whether this call created it (false: it was
-/// already stored under the same `(source, source_id)`).
-#[derive(Debug, Clone)]
-pub struct Stored {
-    pub incident: Incident,
-    pub created: bool,
-}
+pub use crate::domain::Stored;
 
 impl Ingest {
     pub fn new(pool: sqlx::PgPool, world: WorldHandle) -> Self {

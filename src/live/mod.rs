@@ -57,7 +57,7 @@ impl Snapshot {
                 (
                     k,
                     bytes::Bytes::from(
-                        crate::http::geojson::layer_collection(&layers, k).to_string(),
+                        crate::wire::geojson::layer_collection(&layers, k).to_string(),
                     ),
                 )
             })

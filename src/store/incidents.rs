@@ -5,8 +5,7 @@ use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Row};
 
 use super::{Context, StoreError};
-use crate::domain::{Bbox, Incident, JurisdictionSummary, NewIncident, Position, Source};
-use crate::ingest::Stored;
+use crate::domain::{Bbox, Incident, JurisdictionSummary, NewIncident, Position, Source, Stored};
 
 const COLUMNS: &str =
     "id, source, source_id, reported_at, received_at, ST_X(geom) as lon, ST_Y(geom) as lat, \

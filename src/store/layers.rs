@@ -5,8 +5,8 @@ use serde_json::{json, Map, Value};
 use sqlx::{PgPool, Row};
 
 use super::{Context, StoreError};
+use crate::domain::LayerData;
 use crate::domain::{Area, LayerKind, Layers, Site};
-use crate::ingest::layer_file::LayerData;
 
 fn table(kind: LayerKind) -> &'static str {
     match kind {
