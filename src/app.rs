@@ -23,6 +23,11 @@ pub enum AppError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error("HMAC key file {path}: {source} (set [ingest] key_file or LIANQIN_KEY_FILE)")]
+    Key {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
 }
 
 pub struct Application {
@@ -94,9 +99,22 @@ impl Application {
             ack_timeout,
             shutdown_rx.clone(),
         );
+        let key = crate::privacy::load_or_create_key(&settings.ingest.key_file).map_err(|e| {
+            AppError::Key {
+                path: settings.ingest.key_file.clone(),
+                source: e,
+            }
+        })?;
+        let ingest = crate::ingest::Ingest::start(
+            pool.clone(),
+            world.clone(),
+            crate::privacy::Hasher::new(&key),
+            settings.ingest.pipeline(),
+        );
         let state = AppState::new(
             pool,
             world,
+            ingest,
             dispatcher,
             stream,
             Limits::default(),

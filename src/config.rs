@@ -25,6 +25,46 @@ pub struct Settings {
     pub stream: StreamConfig,
     pub recent: RecentConfig,
     pub dispatch: DispatchSettings,
+    pub ingest: IngestSettings,
+}
+
+/// `[ingest]`: the one pipeline every source's records take.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IngestSettings {
+    /// The HMAC key for callers' phone and ID numbers: generated here on first
+    /// start (mode 0600), kept outside the database. Losing it means new
+    /// hashes no longer match old ones. Env `LIANQIN_KEY_FILE`.
+    pub key_file: PathBuf,
+    /// Jobs (one request or file chunk each) waiting for a commit; beyond
+    /// this, pushes are answered 503 + Retry-After.
+    pub queue_jobs: usize,
+    /// Rows merged into one transaction at most.
+    pub batch_rows: usize,
+    /// Commit workers (concurrent transactions).
+    pub workers: usize,
+}
+
+impl Default for IngestSettings {
+    fn default() -> Self {
+        let d = crate::ingest::PipelineConfig::default();
+        Self {
+            key_file: PathBuf::from("var/hmac.key"),
+            queue_jobs: d.queue_jobs,
+            batch_rows: d.batch_rows,
+            workers: d.workers,
+        }
+    }
+}
+
+impl IngestSettings {
+    pub fn pipeline(&self) -> crate::ingest::PipelineConfig {
+        crate::ingest::PipelineConfig {
+            queue_jobs: self.queue_jobs,
+            batch_rows: self.batch_rows,
+            workers: self.workers,
+        }
+    }
 }
 
 /// `[dispatch]`: responders, positions, recommendations, assignments.
@@ -123,6 +163,7 @@ impl Default for Settings {
             stream: StreamConfig::default(),
             recent: RecentConfig::default(),
             dispatch: DispatchSettings::default(),
+            ingest: IngestSettings::default(),
         }
     }
 }
@@ -206,6 +247,9 @@ impl Settings {
         if let Some(dir) = std::env::var_os("LIANQIN_WEB_DIR") {
             s.web_dir = PathBuf::from(dir);
         }
+        if let Some(f) = std::env::var_os("LIANQIN_KEY_FILE") {
+            s.ingest.key_file = PathBuf::from(f);
+        }
         s.validate()?;
         Ok(s)
     }
@@ -248,6 +292,22 @@ impl Settings {
         }
         if self.db_max_connections == 0 {
             return bad("db_max_connections must be at least 1".into());
+        }
+        let i = &self.ingest;
+        if !(1..=100_000).contains(&i.queue_jobs) {
+            return bad(format!(
+                "ingest.queue_jobs must be 1 to 100000, got {}",
+                i.queue_jobs
+            ));
+        }
+        if !(1..=100_000).contains(&i.batch_rows) {
+            return bad(format!(
+                "ingest.batch_rows must be 1 to 100000, got {}",
+                i.batch_rows
+            ));
+        }
+        if !(1..=64).contains(&i.workers) {
+            return bad(format!("ingest.workers must be 1 to 64, got {}", i.workers));
         }
         let d = &self.dispatch;
         if !(1..=86_400).contains(&d.ack_timeout_secs) {

@@ -234,7 +234,10 @@ impl Dispatcher {
         let incident = crate::store::incidents::get(&self.pool, a.incident_id).await?;
         let tried = responders::tried(&self.pool, a.incident_id).await?;
         let next: Vec<String> = match incident {
-            Some(inc) => self.world.roster().read(|r| {
+            Some(crate::domain::Incident {
+                position: Some(position),
+                ..
+            }) => self.world.roster().read(|r| {
                 let kind = r.by_id(&a.responder_id).map(|x| x.spec.kind);
                 let q = Query {
                     kinds: kind.into_iter().collect(),
@@ -242,12 +245,13 @@ impl Dispatcher {
                     exclude: tried.clone(),
                     ..Default::default()
                 };
-                r.nearest(inc.position, REOFFER_CANDIDATES, &q, Utc::now())
+                r.nearest(position, REOFFER_CANDIDATES, &q, Utc::now())
                     .iter()
                     .map(|h| r.get(h.slot).spec.id.clone())
                     .collect()
             }),
-            None => Vec::new(),
+            // gone, or not located: nobody to offer it to by distance
+            _ => Vec::new(),
         };
         let deadline = Utc::now() + self.ack_timeout;
         let change =

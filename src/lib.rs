@@ -20,15 +20,18 @@
 #![recursion_limit = "512"]
 
 pub mod app;
+pub mod classify;
 pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod dispatch;
 pub mod dispatcher;
 pub mod domain;
+pub mod geocode;
 pub mod http;
 pub mod ingest;
 pub mod live;
+pub mod privacy;
 pub mod realtime;
 pub mod risk;
 pub mod spatial;

@@ -62,6 +62,11 @@ fn templates(source: Source) -> &'static [(&'static str, &'static str, u8)] {
             ("联勤任务", "联勤工作站组织夜间巡防", 4),
             ("联勤任务", "配合开展反诈宣传进社区", 4),
         ],
+        Source::Sensor => &[
+            ("smoke", "烟感告警：出租房内检测到烟雾浓度超标", 2),
+            ("crowd", "视频告警：路口识别到人员异常聚集", 3),
+        ],
+        Source::Eido => &[("EIDO", "邻区指挥中心移交：高速出口车辆故障占道", 3)],
         Source::Judicial => &[("法律服务", "群众咨询遗产继承法律问题", 4)],
         Source::Other => &[("其他", "其他部门转来事项", 4)],
     }
@@ -69,13 +74,14 @@ fn templates(source: Source) -> &'static [(&'static str, &'static str, u8)] {
 
 /// Source mix (weights out of 100).
 const SOURCE_MIX: &[(Source, u32)] = &[
-    (Source::Police110, 40),
+    (Source::Police110, 38),
     (Source::Grid, 20),
     (Source::Hotline12345, 15),
     (Source::Mediation, 10),
     (Source::Petition, 8),
     (Source::Station, 5),
-    (Source::Judicial, 2),
+    (Source::Sensor, 3),
+    (Source::Eido, 1),
 ];
 
 const ROADS: &[&str] = &[
@@ -204,7 +210,7 @@ pub async fn run(
             source: place.source,
             source_id: format!("demo-{run_id}-{n}"),
             reported_at: Utc::now() - chrono::Duration::seconds(rng.gen_range(0..30)),
-            position,
+            position: Some(position),
             category: Some(place.category.to_string()),
             description: Some(format!(
                 "【演示】{}{}",
@@ -218,8 +224,10 @@ pub async fn run(
             address: Some(place.address.clone()),
             priority: Some(place.priority),
             demo: true,
+            detail: Default::default(),
+            raw: None,
         };
-        if let Err(e) = ingest.submit(vec![incident]).await {
+        if let Err(e) = ingest.submit_wait(vec![incident.into()]).await {
             tracing::warn!(error = %e, "demo feed: ingest failed");
         }
         if recent.len() == 50 {

@@ -576,5 +576,6 @@ fn note_incident(
 
 async fn incident_position(d: &Dispatcher, id: i64) -> Option<(f64, f64)> {
     let inc = crate::store::incidents::get(d.pool(), id).await.ok()??;
-    Some((inc.position.lon(), inc.position.lat()))
+    let p = inc.position?;
+    Some((p.lon(), p.lat()))
 }

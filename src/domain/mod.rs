@@ -2,6 +2,7 @@
 //! jurisdictions. No I/O lives here; adapters convert to and from these types.
 
 pub mod assignment;
+pub mod classification;
 pub mod incident;
 pub mod jurisdiction;
 pub mod layer;
@@ -9,7 +10,10 @@ pub mod position;
 pub mod responder;
 
 pub use assignment::{Assignment, AssignmentStatus, DutyChange, StatusChange};
-pub use incident::{Incident, NewIncident, Source, Stored};
+pub use classification::{Candidate, Classification, Method};
+pub use incident::{
+    Entity, Geocoded, Incident, IncidentDetail, NewIncident, Party, Source, Stored,
+};
 pub use jurisdiction::{AreaRef, Jurisdiction, JurisdictionSummary, SiteRef};
 pub use layer::{Area, LayerData, LayerKind, Layers, Site};
 pub use position::{Bbox, Position, PositionError};

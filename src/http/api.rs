@@ -150,20 +150,38 @@ pub async fn post_incidents(
     Ok((status, Json(body)).into_response())
 }
 
-/// `GET /api/v1/incidents?bbox=w,s,e,n&since=RFC3339&limit=N`, newest first.
+/// `GET /api/v1/incidents?bbox=w,s,e,n&since=RFC3339&limit=N&located=&source=`, newest first.
 pub async fn get_incidents(
     State(st): State<AppState>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     if let Some(k) = q
         .keys()
-        .find(|k| !["bbox", "since", "limit"].contains(&k.as_str()))
+        .find(|k| !["bbox", "since", "limit", "located", "source"].contains(&k.as_str()))
     {
         return Err(ApiError::field(
             k.clone(),
-            "unknown query parameter; expected bbox, since, limit",
+            "unknown query parameter; expected bbox, since, limit, located, source",
         ));
     }
+    let located = match q.get("located").map(String::as_str) {
+        None => None,
+        Some("true") => Some(true),
+        Some("false") => Some(false),
+        Some(other) => {
+            return Err(ApiError::field(
+                "located",
+                format!("must be true or false, got {other:?}"),
+            ))
+        }
+    };
+    let source = q
+        .get("source")
+        .map(|s| {
+            crate::domain::Source::parse_name(s)
+                .ok_or_else(|| ApiError::field("source", format!("unknown source {s:?}")))
+        })
+        .transpose()?;
     let bbox = q
         .get("bbox")
         .map(|b| Bbox::parse(b).map_err(|e| ApiError::field("bbox", e.to_string())))
@@ -190,8 +208,23 @@ pub async fn get_incidents(
             }
         },
     };
-    let list =
-        crate::store::incidents::query(&st.pool, &IncidentQuery { bbox, since, limit }).await?;
+    if bbox.is_some() && located == Some(false) {
+        return Err(ApiError::field(
+            "located",
+            "located=false cannot be combined with bbox (unlocated incidents have no position)",
+        ));
+    }
+    let list = crate::store::incidents::query(
+        &st.pool,
+        &IncidentQuery {
+            bbox,
+            since,
+            limit,
+            located,
+            source,
+        },
+    )
+    .await?;
     let features: Vec<Value> = list.iter().map(|i| i.to_feature()).collect();
     let body = json!({"type": "FeatureCollection", "features": features});
     Ok((

@@ -45,6 +45,17 @@ impl ApiError {
     }
 }
 
+impl From<crate::ingest::SubmitError> for ApiError {
+    fn from(e: crate::ingest::SubmitError) -> Self {
+        match e {
+            crate::ingest::SubmitError::Busy => {
+                ApiError::Unavailable("the ingest queue is full; retry after a second")
+            }
+            crate::ingest::SubmitError::Store(e) => ApiError::Store(e),
+        }
+    }
+}
+
 impl From<JsonRejection> for ApiError {
     fn from(r: JsonRejection) -> Self {
         match r {
@@ -90,10 +101,13 @@ impl IntoResponse for ApiError {
             ),
             ApiError::Unavailable(why) => {
                 tracing::warn!(reason = why, "answering 503");
-                (
+                let body = json!({"error": "unavailable", "reason": why});
+                return (
                     StatusCode::SERVICE_UNAVAILABLE,
-                    json!({"error": "unavailable", "reason": why}),
+                    [(axum::http::header::RETRY_AFTER, "1")],
+                    Json(body),
                 )
+                    .into_response();
             }
             ApiError::Refused {
                 status,

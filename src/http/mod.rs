@@ -3,6 +3,7 @@
 
 mod api;
 pub mod error;
+pub mod ingest;
 pub use crate::wire::geojson;
 mod openapi;
 mod responders;
@@ -68,13 +69,14 @@ impl AppState {
     pub fn new(
         pool: sqlx::PgPool,
         world: WorldHandle,
+        ingest: Ingest,
         dispatcher: crate::dispatcher::Dispatcher,
         stream: StreamSettings,
         limits: Limits,
         shutdown: watch::Receiver<bool>,
     ) -> Self {
         Self {
-            ingest: Ingest::new(pool.clone(), world.clone()),
+            ingest,
             dispatcher,
             pool,
             world,
@@ -95,6 +97,16 @@ pub fn router(state: AppState, web_dir: Option<PathBuf>) -> Router {
         .route("/api/v1/layers/{name}", get(api::layer))
         .route("/api/v1/locate", get(api::locate))
         .route("/api/v1/stats/today", get(api::stats_today))
+        .route("/api/v1/stats/ingest", get(ingest::stats_ingest))
+        .route("/api/v1/taxonomy", get(ingest::get_taxonomy))
+        .route(
+            "/api/v1/classify",
+            post(ingest::post_classify).layer(DefaultBodyLimit::max(64 * 1024)),
+        )
+        .route(
+            "/api/v1/ingest/{source}",
+            post(ingest::post_ingest).layer(DefaultBodyLimit::max(state.limits.body_bytes)),
+        )
         .route(
             "/api/v1/incidents",
             post(api::post_incidents)

@@ -572,10 +572,19 @@ pub async fn candidates(
     let k = k_param(&q)?;
     let rq = roster_query(&q, Some(Status::Available))?;
     let inc = incident(&st, id).await?;
+    let Some(position) = inc.position else {
+        return Err(ApiError::Refused {
+            status: StatusCode::CONFLICT,
+            error: "not_located",
+            field: "id".into(),
+            reason: format!("incident {id} has no location (located: false): nobody can be ranked by distance to it"),
+            extra: Value::Null,
+        });
+    };
     let snap = st.world.snapshot();
     let now = Utc::now();
     let list: Vec<Value> = st.world.roster().read(|r| {
-        let hits = r.nearest(inc.position, k, &rq, now);
+        let hits = r.nearest(position, k, &rq, now);
         r.candidates(
             &inc.jurisdiction,
             &hits,
@@ -588,7 +597,7 @@ pub async fn candidates(
         .collect()
     });
     Ok(Json(json!({
-        "incident": {"id": inc.id, "lon": inc.position.lon(), "lat": inc.position.lat(),
+        "incident": {"id": inc.id, "lon": position.lon(), "lat": position.lat(),
                      "priority": inc.priority, "category": inc.category, "jurisdiction": inc.jurisdiction},
         "candidates": list,
         "eta_model": format!("straight-line distance × {} ÷ a speed per type", st.world.roster().read(|r| r.config().detour_factor)),

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Map, Value};
 
-use super::FieldError;
+use super::{FieldError, Intake, PartyIn};
 use crate::domain::{NewIncident, Position, Source};
 use crate::spatial::crs::Datum;
 
@@ -25,6 +25,9 @@ const FIELDS: &[&str] = &[
     "description",
     "address",
     "priority",
+    "caller_phone",
+    "caller_id_no",
+    "caller_name",
 ];
 
 /// Whether the body was one object or an array (the response mirrors it).
@@ -34,10 +37,7 @@ pub enum Shape {
     Many,
 }
 
-pub fn parse_body(
-    body: &Value,
-    now: DateTime<Utc>,
-) -> Result<(Shape, Vec<NewIncident>), FieldError> {
+pub fn parse_body(body: &Value, now: DateTime<Utc>) -> Result<(Shape, Vec<Intake>), FieldError> {
     match body {
         Value::Object(obj) => Ok((Shape::One, vec![parse_one(obj, "", now)?])),
         Value::Array(items) => {
@@ -77,7 +77,7 @@ fn parse_one(
     obj: &Map<String, Value>,
     prefix: &str,
     now: DateTime<Utc>,
-) -> Result<NewIncident, FieldError> {
+) -> Result<Intake, FieldError> {
     let f = |name: &str| format!("{prefix}{name}");
     if let Some(unknown) = obj.keys().find(|k| !FIELDS.contains(&k.as_str())) {
         return Err(FieldError::new(
@@ -86,12 +86,12 @@ fn parse_one(
         ));
     }
     let source_text = required_str(obj, "source", prefix)?;
-    let source = Source::parse(source_text).ok_or_else(|| {
+    let source = Source::parse_name(source_text).ok_or_else(|| {
         let known: Vec<&str> = Source::ALL.iter().map(|s| s.code()).collect();
         FieldError::new(
             f("source"),
             format!(
-                "unknown source {source_text:?}; expected one of {}",
+                "unknown source {source_text:?}; expected one of {} (or their Chinese names, e.g. 信访, 矛调, 四平台)",
                 known.join(", ")
             ),
         )
@@ -118,8 +118,22 @@ fn parse_one(
             format!("is in the future ({reported_text}); at most {MAX_FUTURE_SKEW_MIN} minutes of clock skew is allowed"),
         ));
     }
-    let lon = required_number(obj, "lon", prefix)?;
-    let lat = required_number(obj, "lat", prefix)?;
+    let address = optional_str(obj, "address", prefix, 256)?;
+    let given = |k: &str| !matches!(obj.get(k), None | Some(Value::Null));
+    // lon/lat are optional when an address is given: the pipeline geocodes it
+    let coords = match (given("lon"), given("lat")) {
+        (false, false) if address.is_some() => None,
+        (false, false) => {
+            return Err(FieldError::new(
+                f("lon"),
+                "is required (lon and lat, or an address to locate)",
+            ))
+        }
+        _ => Some((
+            required_number(obj, "lon", prefix)?,
+            required_number(obj, "lat", prefix)?,
+        )),
+    };
     let datum = match obj.get("crs") {
         None | Some(Value::Null) => Datum::Wgs84,
         Some(Value::String(s)) => Datum::parse(s).ok_or_else(|| {
@@ -130,11 +144,49 @@ fn parse_one(
         })?,
         Some(_) => return Err(FieldError::new(f("crs"), "must be a string")),
     };
-    // validate the raw value first so the error shows what the client sent
-    Position::new(lon, lat).map_err(|e| FieldError::new(f(e.field()), e.to_string()))?;
-    let (wlon, wlat) = datum.to_wgs84(lon, lat);
-    let position =
-        Position::new(wlon, wlat).map_err(|e| FieldError::new(f(e.field()), e.to_string()))?;
+    let position = match coords {
+        Some((lon, lat)) => {
+            // validate the raw value first so the error shows what the client sent
+            Position::new(lon, lat).map_err(|e| FieldError::new(f(e.field()), e.to_string()))?;
+            let (wlon, wlat) = datum.to_wgs84(lon, lat);
+            Some(
+                Position::new(wlon, wlat)
+                    .map_err(|e| FieldError::new(f(e.field()), e.to_string()))?,
+            )
+        }
+        None => None,
+    };
+    let caller = PartyIn {
+        role: "caller".into(),
+        name: optional_str(obj, "caller_name", prefix, 64)?,
+        phone: optional_str(obj, "caller_phone", prefix, 32)?,
+        id_no: optional_str(obj, "caller_id_no", prefix, 32)?,
+    };
+    if let Some(p) = &caller.phone {
+        if crate::privacy::normalize_phone(p).is_none() {
+            return Err(FieldError::new(
+                f("caller_phone"),
+                "must be a phone number (digits, optionally +86, spaces, dashes)",
+            ));
+        }
+    }
+    if let Some(i) = &caller.id_no {
+        let ok = (i.len() == 18 || i.len() == 15)
+            && i.chars()
+                .enumerate()
+                .all(|(n, c)| c.is_ascii_digit() || (n == 17 && (c == 'X' || c == 'x')));
+        if !ok {
+            return Err(FieldError::new(
+                f("caller_id_no"),
+                "must be an 18-character (or old 15-digit) ID-card number",
+            ));
+        }
+    }
+    let parties = if caller.name.is_some() || caller.phone.is_some() || caller.id_no.is_some() {
+        vec![caller]
+    } else {
+        Vec::new()
+    };
     let priority = match obj.get("priority") {
         None | Some(Value::Null) => None,
         Some(v) => match v.as_u64() {
@@ -147,17 +199,23 @@ fn parse_one(
             }
         },
     };
-    Ok(NewIncident {
+    let incident = NewIncident {
         source,
         source_id,
         reported_at,
         position,
         category: optional_str(obj, "category", prefix, 64)?,
         description: optional_str(obj, "description", prefix, 2000)?,
-        address: optional_str(obj, "address", prefix, 256)?,
+        address,
         priority,
         demo: false,
-    })
+        detail: crate::domain::IncidentDetail {
+            crs: coords.map(|_| datum.code().to_string()),
+            ..Default::default()
+        },
+        raw: None,
+    };
+    Ok(Intake { incident, parties })
 }
 
 pub(crate) fn required_str<'a>(
@@ -255,9 +313,9 @@ mod tests {
     fn accepts_one_and_many() {
         let (shape, v) = parse_body(&good(), now()).unwrap();
         assert_eq!(shape, Shape::One);
-        assert_eq!(v[0].source, Source::Police110);
+        assert_eq!(v[0].incident.source, Source::Police110);
         assert_eq!(
-            v[0].reported_at,
+            v[0].incident.reported_at,
             "2026-11-29T09:59:00Z".parse::<DateTime<Utc>>().unwrap()
         );
         let (shape, v) = parse_body(&json!([good(), good()]), now()).unwrap();
@@ -321,9 +379,34 @@ mod tests {
         let mut b = good();
         b["crs"] = json!("gcj02");
         let (_, v) = parse_body(&b, now()).unwrap();
-        let p = v[0].position;
+        let p = v[0].incident.position.unwrap();
         let d = crate::spatial::haversine_m(121.26, 28.65, p.lon(), p.lat());
         assert!((200.0..800.0).contains(&d), "moved {d} m");
+    }
+
+    #[test]
+    fn address_instead_of_coordinates_and_callers() {
+        let mut b = good();
+        let o = b.as_object_mut().unwrap();
+        o.remove("lon");
+        o.remove("lat");
+        o.insert("caller_phone".into(), json!("138 1234 1234"));
+        o.insert("source".into(), json!("信访"));
+        let (_, v) = parse_body(&b, now()).unwrap();
+        assert_eq!(v[0].incident.position, None);
+        assert_eq!(v[0].incident.source, Source::Petition);
+        assert_eq!(v[0].parties[0].phone.as_deref(), Some("138 1234 1234"));
+        b.as_object_mut().unwrap().remove("address");
+        assert_eq!(err(b.clone()).field, "lon");
+        let mut b = good();
+        b["caller_phone"] = json!("call me");
+        assert_eq!(err(b).field, "caller_phone");
+        let mut b = good();
+        b["caller_id_no"] = json!("12345");
+        assert_eq!(err(b).field, "caller_id_no");
+        let mut b = good();
+        b.as_object_mut().unwrap().remove("lat");
+        assert_eq!(err(b).field, "lat");
     }
 
     #[test]

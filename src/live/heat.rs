@@ -58,7 +58,7 @@ impl LiveHeat {
         let oldest = Utc::now() - chrono::Duration::days(crate::app::HEAT_WINDOW_DAYS);
         let mut h = self.heat.write().unwrap_or_else(|p| p.into_inner());
         for i in incidents.iter().filter(|i| i.reported_at >= oldest) {
-            if let Some(cell) = heat::cell_r10(i.position) {
+            if let Some(cell) = i.position.and_then(heat::cell_r10) {
                 h.add(cell, i.reported_at, i.category.as_deref());
             }
         }

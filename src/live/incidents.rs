@@ -46,10 +46,11 @@ impl RecentIncidents {
         if self.by_id.contains_key(&i.id) {
             return;
         }
-        self.tree.insert(GeomWithData::new(
-            [i.position.lon(), i.position.lat()],
-            i.id,
-        ));
+        // unlocated incidents are kept in time order only (no box holds them)
+        if let Some(p) = i.position {
+            self.tree
+                .insert(GeomWithData::new([p.lon(), p.lat()], i.id));
+        }
         self.by_time.insert((i.reported_at, i.id));
         self.by_id.insert(i.id, i);
     }
@@ -62,9 +63,8 @@ impl RecentIncidents {
                 break;
             }
             self.by_time.pop_first();
-            if let Some(i) = self.by_id.remove(&id) {
-                self.tree
-                    .remove(&GeomWithData::new([i.position.lon(), i.position.lat()], id));
+            if let Some(p) = self.by_id.remove(&id).and_then(|i| i.position) {
+                self.tree.remove(&GeomWithData::new([p.lon(), p.lat()], id));
             }
         }
     }
@@ -77,7 +77,7 @@ impl RecentIncidents {
     /// and stops at `limit`, so a district-wide subscribe costs O(limit), not
     /// a sort of every recent incident on the writer.
     pub fn newest_in(&self, bbox: Bbox, limit: usize) -> Vec<Arc<Incident>> {
-        if self.by_id.is_empty() || limit == 0 {
+        if self.tree.size() == 0 || limit == 0 {
             return Vec::new();
         }
         let env = AABB::from_corners([bbox.west, bbox.south], [bbox.east, bbox.north]);
@@ -90,7 +90,7 @@ impl RecentIncidents {
                 .iter()
                 .rev()
                 .filter_map(|(_, id)| self.by_id.get(id))
-                .filter(|i| bbox.contains(i.position))
+                .filter(|i| i.position.is_some_and(|p| bbox.contains(p)))
                 .take(limit)
                 .cloned()
                 .collect();
@@ -118,13 +118,14 @@ mod tests {
             source_id: id.to_string(),
             reported_at: now - Duration::minutes(minutes_ago),
             received_at: now,
-            position: Position::new(lon, 28.6).unwrap(),
+            position: Some(Position::new(lon, 28.6).unwrap()),
             category: None,
             description: None,
             address: None,
             priority: None,
             demo: false,
             jurisdiction: Default::default(),
+            detail: Default::default(),
         })
     }
 

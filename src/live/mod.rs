@@ -45,27 +45,41 @@ pub struct Snapshot {
     /// Each layer pre-rendered as a GeoJSON FeatureCollection.
     /// (`Bytes` so serving a layer is a reference-count bump, not a copy.)
     pub layer_json: HashMap<LayerKind, bytes::Bytes>,
+    /// The offline geocoder's gazetteer, built from the same layers (and the
+    /// landmarks of `geodata/src/places.csv`).
+    pub gazetteer: Arc<crate::geocode::Gazetteer>,
     pub loaded_at: DateTime<Utc>,
 }
 
+/// Landmarks for the gazetteer (name, kind, lon, lat, …; rows without
+/// coordinates are skipped).
+const LANDMARKS_CSV: &str = include_str!("../../geodata/src/places.csv");
+
 impl Snapshot {
     pub fn new(layers: Layers) -> Self {
+        use crate::geocode::{landmarks_from_csv, places_from_feature_collection, PlaceKind};
         let index = Arc::new(JurisdictionIndex::build(&layers));
-        let layer_json = LayerKind::ALL
-            .into_iter()
-            .map(|k| {
-                (
-                    k,
-                    bytes::Bytes::from(
-                        crate::wire::geojson::layer_collection(&layers, k).to_string(),
-                    ),
-                )
-            })
-            .collect();
+        let mut places = landmarks_from_csv(LANDMARKS_CSV);
+        let mut layer_json = HashMap::new();
+        for k in LayerKind::ALL {
+            let fc = crate::wire::geojson::layer_collection(&layers, k);
+            let kind = match k {
+                LayerKind::Townships => Some(PlaceKind::Township),
+                LayerKind::Grids => Some(PlaceKind::Village),
+                LayerKind::Stations => Some(PlaceKind::Station),
+                LayerKind::Posts => Some(PlaceKind::Post),
+                _ => None,
+            };
+            if let Some(kind) = kind {
+                places.extend(places_from_feature_collection(kind, &fc));
+            }
+            layer_json.insert(k, bytes::Bytes::from(fc.to_string()));
+        }
         Self {
             layers: Arc::new(layers),
             index,
             layer_json,
+            gazetteer: Arc::new(crate::geocode::Gazetteer::new(places)),
             loaded_at: Utc::now(),
         }
     }
@@ -616,7 +630,7 @@ impl Writer {
                 seq,
                 Topic::Incidents,
                 EventBody::One {
-                    position: Some(incident.position),
+                    position: incident.position,
                     json: Arc::from(msg.to_string()),
                 },
             );

@@ -30,6 +30,14 @@ impl Datum {
         }
     }
 
+    pub fn code(self) -> &'static str {
+        match self {
+            Datum::Wgs84 => "wgs84",
+            Datum::Gcj02 => "gcj02",
+            Datum::Bd09 => "bd09",
+        }
+    }
+
     /// Converts a point in this datum to WGS-84.
     pub fn to_wgs84(self, lon: f64, lat: f64) -> (f64, f64) {
         match self {

@@ -5,21 +5,28 @@ use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Row};
 
 use super::{Context, StoreError};
-use crate::domain::{Bbox, Incident, JurisdictionSummary, NewIncident, Position, Source, Stored};
+use crate::domain::{
+    Bbox, Incident, IncidentDetail, JurisdictionSummary, NewIncident, Position, Source, Stored,
+};
 
 const COLUMNS: &str =
     "id, source, source_id, reported_at, received_at, ST_X(geom) as lon, ST_Y(geom) as lat, \
-                       category, description, address, priority, demo, jurisdiction";
+                       category, description, address, priority, demo, jurisdiction, detail";
 
 fn from_row(r: &PgRow) -> Result<Incident, StoreError> {
     let source: String = r.get("source");
-    let lon: f64 = r.get("lon");
-    let lat: f64 = r.get("lat");
+    let lon: Option<f64> = r.get("lon");
+    let lat: Option<f64> = r.get("lat");
     let bad = |reason: String| StoreError::Layer {
         layer: "incident".into(),
         reason,
     };
     let jurisdiction: sqlx::types::Json<JurisdictionSummary> = r.get("jurisdiction");
+    let detail: sqlx::types::Json<IncidentDetail> = r.get("detail");
+    let position = match (lon, lat) {
+        (Some(lon), Some(lat)) => Some(Position::new(lon, lat).map_err(|e| bad(e.to_string()))?),
+        _ => None,
+    };
     Ok(Incident {
         id: r.get("id"),
         source: Source::parse(&source)
@@ -27,13 +34,14 @@ fn from_row(r: &PgRow) -> Result<Incident, StoreError> {
         source_id: r.get("source_id"),
         reported_at: r.get("reported_at"),
         received_at: r.get("received_at"),
-        position: Position::new(lon, lat).map_err(|e| bad(e.to_string()))?,
+        position,
         category: r.get("category"),
         description: r.get("description"),
         address: r.get("address"),
         priority: r.get::<Option<i16>, _>("priority").map(|p| p as u8),
         demo: r.get("demo"),
         jurisdiction: jurisdiction.0,
+        detail: detail.0,
     })
 }
 
@@ -62,12 +70,13 @@ pub async fn insert_batch(
         Vec::with_capacity(n),
     );
     let mut h3: Vec<Option<i64>> = Vec::with_capacity(n);
+    let (mut detail, mut raw) = (Vec::with_capacity(n), Vec::with_capacity(n));
     for (inc, j) in batch {
         source.push(inc.source.code().to_string());
         source_id.push(inc.source_id.clone());
         reported_at.push(inc.reported_at);
-        lon.push(inc.position.lon());
-        lat.push(inc.position.lat());
+        lon.push(inc.position.map(|p| p.lon()));
+        lat.push(inc.position.map(|p| p.lat()));
         category.push(inc.category.clone());
         description.push(inc.description.clone());
         address.push(inc.address.clone());
@@ -76,7 +85,13 @@ pub async fn insert_batch(
         township.push(j.township_code.clone());
         grid.push(j.grid_code.clone());
         jur.push(serde_json::to_string(j).expect("summary serialises"));
-        h3.push(crate::risk::heat::cell_r10(inc.position).map(|c| u64::from(c) as i64));
+        h3.push(
+            inc.position
+                .and_then(crate::risk::heat::cell_r10)
+                .map(|c| u64::from(c) as i64),
+        );
+        detail.push(serde_json::to_string(&inc.detail).expect("detail serialises"));
+        raw.push(inc.raw.as_ref().map(|v| v.to_string()));
     }
     let mut tx = pool
         .begin()
@@ -90,15 +105,22 @@ pub async fn insert_batch(
         "with input as (
              select * from unnest($1::text[], $2::text[], $3::timestamptz[], $4::float8[], $5::float8[],
                                   $6::text[], $7::text[], $8::text[], $9::int2[], $10::bool[],
-                                  $11::text[], $12::text[], $13::text[], $14::int8[])
+                                  $11::text[], $12::text[], $13::text[], $14::int8[], $15::text[], $16::text[])
                  with ordinality as t(source, source_id, reported_at, lon, lat, category, description, address,
-                                      priority, demo, township_code, grid_code, jurisdiction, h3_r10, ord)
+                                      priority, demo, township_code, grid_code, jurisdiction, h3_r10, detail, raw, ord)
          ), ins as (
              insert into incident (source, source_id, reported_at, category, description, address, priority, demo,
-                                   geom, township_code, grid_code, jurisdiction, h3_r10)
+                                   geom, township_code, grid_code, jurisdiction, h3_r10,
+                                   detail, raw, source_category, occurred_at, leaf_id, group_id, tags, caller_hash)
              select source, source_id, reported_at, category, description, address, priority, demo,
-                    ST_SetSRID(ST_MakePoint(lon, lat), 4326), township_code, grid_code, jurisdiction::jsonb, h3_r10
-             from input order by source, source_id, ord
+                    case when lon is null then null else ST_SetSRID(ST_MakePoint(lon, lat), 4326) end,
+                    township_code, grid_code, jurisdiction::jsonb, h3_r10,
+                    d, raw::jsonb, d->>'source_category', (d->>'occurred_at')::timestamptz,
+                    d->'classification'->>'leaf_id', d->'classification'->>'group_id',
+                    coalesce(array(select jsonb_array_elements_text(d->'classification'->'tags')), '{}'),
+                    (select p->>'phone_hash' from jsonb_array_elements(coalesce(d->'parties', '[]')) p
+                      where p ? 'phone_hash' limit 1)
+             from (select *, detail::jsonb as d from input) i order by source, source_id, ord
              on conflict (source, source_id) do nothing
              returning id, source, source_id, township_code
          ), logged as (
@@ -123,6 +145,8 @@ pub async fn insert_batch(
     .bind(&grid)
     .bind(&jur)
     .bind(&h3)
+    .bind(&detail)
+    .bind(&raw)
     .fetch_all(&mut *tx)
     .await
     .during("inserting incidents")?;
@@ -173,6 +197,9 @@ pub struct IncidentQuery {
     pub bbox: Option<Bbox>,
     pub since: Option<DateTime<Utc>>,
     pub limit: i64,
+    /// Only located (`true`) or only unlocated (`false`) incidents.
+    pub located: Option<bool>,
+    pub source: Option<Source>,
 }
 
 /// Newest first (by `reported_at`, then id).
@@ -185,6 +212,8 @@ pub async fn query(pool: &PgPool, q: &IncidentQuery) -> Result<Vec<Incident>, St
         "select {COLUMNS} from incident
          where ($1::float8 is null or geom && ST_MakeEnvelope($1, $2, $3, $4, 4326))
            and ($5::timestamptz is null or reported_at >= $5)
+           and ($7::bool is null or located = $7)
+           and ($8::text is null or source = $8)
          order by reported_at desc, id desc
          limit $6"
     ))
@@ -194,6 +223,8 @@ pub async fn query(pool: &PgPool, q: &IncidentQuery) -> Result<Vec<Incident>, St
     .bind(n)
     .bind(q.since)
     .bind(q.limit)
+    .bind(q.located)
+    .bind(q.source.map(|s| s.code()))
     .fetch_all(pool)
     .await
     .during("querying incidents")?;
@@ -222,6 +253,8 @@ pub async fn recent(
             bbox: None,
             since: Some(since),
             limit: max,
+            located: None,
+            source: None,
         },
     )
     .await

@@ -38,6 +38,9 @@ pub enum StoreError {
     /// A record the change refers to does not exist (answered as 404).
     #[error("not found: {0}")]
     Missing(String),
+    /// The service is shutting down (the ingest pipeline has stopped).
+    #[error("the service is shutting down")]
+    Closed,
 }
 
 impl StoreError {
@@ -46,6 +49,7 @@ impl StoreError {
     pub fn is_transient(&self) -> bool {
         let e = match self {
             StoreError::Query { source, .. } | StoreError::Connect { source, .. } => source,
+            StoreError::Closed => return true,
             _ => return false,
         };
         match e {

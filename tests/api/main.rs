@@ -6,6 +6,7 @@ mod event_log;
 mod health;
 mod helpers;
 mod incidents;
+mod ingest;
 mod layers;
 mod locate;
 mod responders;
