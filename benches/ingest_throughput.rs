@@ -287,12 +287,14 @@ async fn direct_window(
                             source: Source::Police110,
                             source_id: format!("direct-{}", first + k as u64),
                             reported_at: now,
-                            position,
+                            position: Some(position),
                             category: Some("bench".into()),
                             description: Some("benchmark incident".into()),
                             address: None,
                             priority: Some(2),
                             demo: false,
+                            detail: Default::default(),
+                            raw: None,
                         };
                         (n, j)
                     })

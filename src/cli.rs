@@ -282,6 +282,9 @@ async fn ingest_file(
         .progress_chars("=> "),
     );
     bar.set_message("ingesting");
+    // indicatif draws only on a terminal; elsewhere (logs, CI) one plain line per batch
+    let plain = !std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let total = bar.length().unwrap_or(0);
     let mut rejected: Vec<(usize, String, String)> = Vec::new();
     let (mut created, mut duplicates, mut unlocated) = (0usize, 0usize, 0usize);
     let mut good: Vec<(usize, crate::ingest::Intake)> = Vec::new();
@@ -312,6 +315,9 @@ async fn ingest_file(
             }
         }
         bar.inc(chunk.len() as u64);
+        if plain {
+            eprintln!("ingesting: {}/{total} records", bar.position());
+        }
     }
     bar.finish_and_clear();
     rejected.sort_by_key(|r| r.0);

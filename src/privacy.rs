@@ -169,7 +169,7 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
 }
 
 fn decode_hex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     (0..s.len())
@@ -188,9 +188,8 @@ pub fn normalize_phone(raw: &str) -> Option<String> {
         return None;
     }
     let mut d: String = t.chars().filter(|c| c.is_ascii_digit()).collect();
-    if t.starts_with('+') && d.starts_with("86") {
-        d.drain(..2);
-    } else if d.len() == 13 && d.starts_with("86") {
+    // +86 … or 86 in front of an 11-digit mobile number
+    if d.starts_with("86") && (t.starts_with('+') || d.len() == 13) {
         d.drain(..2);
     }
     (d.len() >= 5).then_some(d)
@@ -537,7 +536,7 @@ mod tests {
         );
         let s = scrub_text(&t);
         assert!(!s.contains("13812341234"), "{s}");
-        assert!(!s.contains(&id), "{s}");
+        assert!(!s.contains(id), "{s}");
         assert!(!s.contains("84123456"), "{s}");
         assert!(s.contains("138****1234"));
         assert!(s.contains("20000元"), "amounts stay: {s}");

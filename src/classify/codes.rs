@@ -412,7 +412,8 @@ fn name_parts(category: &str) -> Vec<&str> {
 /// Map a source system's own category (code or name) to a taxonomy leaf.
 ///
 /// `source`: `"110"`, `"12345"`, `"xinfang"`, `"maodiao"`, `"grid"`,
-/// `"station"`, `"sensor"`, `"eido"` or `None` (then every table is tried).
+/// `"station"`, `"sensor"`, `"eido"`, `"sifa"` (uses the 矛调 table) or
+/// `None` / `"other"` / anything else (then every table is tried).
 /// Returns `None` for unmapped categories (the caller falls back to the text
 /// model). Never returns a group-15 (预警) leaf.
 pub fn source_code_leaf(source: Option<&str>, source_category: &str) -> Option<&'static str> {
@@ -422,17 +423,21 @@ pub fn source_code_leaf(source: Option<&str>, source_category: &str) -> Option<&
     }
     let src = source.map(|s| s.trim().to_ascii_lowercase());
     let numeric = cat.len() == 6 && cat.bytes().all(|b| b.is_ascii_digit());
-    match src.as_deref() {
-        None | Some("110") | Some("eido") | Some("station") if numeric => return lookup_110(cat),
-        Some("110") => return None,
-        _ => {}
+    // (110 numeric codes accepted?, name tables to try)
+    let (numeric_ok, sources): (bool, Vec<&str>) = match src.as_deref() {
+        Some("110") => (true, vec![]),
+        Some("eido") => (true, vec!["sensor", "12345"]),
+        Some("station") => (true, vec!["station"]),
+        // 司法 (judicial bureau) runs people's mediation: 矛调 dispute types.
+        Some("sifa") => (false, vec!["maodiao"]),
+        Some(s) if NAME_SOURCES.contains(&s) => (false, vec![s]),
+        // None, "other" or an unknown system: try everything.
+        _ => (true, NAME_SOURCES.to_vec()),
+    };
+    if numeric {
+        return if numeric_ok { lookup_110(cat) } else { None };
     }
     let t = tables();
-    let sources: Vec<&str> = match src.as_deref() {
-        None => NAME_SOURCES.to_vec(),
-        Some("eido") => vec!["sensor", "12345"],
-        Some(s) => NAME_SOURCES.iter().copied().filter(|n| *n == s).collect(),
-    };
     for part in name_parts(cat) {
         let key = canon(part);
         for s in &sources {
@@ -447,11 +452,16 @@ pub fn source_code_leaf(source: Option<&str>, source_category: &str) -> Option<&
 /// A group id implied by a category that does not pin a leaf (四平台
 /// "矛盾纠纷" → `"07"`). `None` if the category maps to a leaf or nothing.
 pub fn source_group_hint(source: Option<&str>, source_category: &str) -> Option<&'static str> {
-    let src = source.map(|s| s.trim().to_ascii_lowercase());
+    let src = source.map(|s| match s.trim().to_ascii_lowercase().as_str() {
+        "sifa" => "maodiao".to_string(),
+        x => x.to_string(),
+    });
+    let known = |x: &str| GROUP_HINTS.iter().any(|(s, _, _)| *s == x);
     for part in name_parts(source_category) {
         let key = canon(part);
         for (s, name, g) in GROUP_HINTS {
-            if src.as_deref().is_none_or(|x| x == *s) && canon(name) == key {
+            let src_ok = src.as_deref().is_none_or(|x| x == *s || !known(x));
+            if src_ok && canon(name) == key {
                 return Some(g);
             }
         }
@@ -529,5 +539,12 @@ mod tests {
         assert_eq!(source_group_hint(Some("grid"), "矛盾纠纷"), Some("07"));
         assert_eq!(source_group_hint(Some("xinfang"), "申诉求决类"), Some("12"));
         assert_eq!(source_code_leaf(Some("12345"), "不存在的分类"), None);
+        assert_eq!(
+            source_code_leaf(Some("sifa"), "婚姻家庭纠纷"),
+            Some("07.01")
+        );
+        assert_eq!(source_code_leaf(Some("other"), "邻里纠纷"), Some("07.02"));
+        assert_eq!(source_code_leaf(Some("12345"), "100100"), None);
+        assert_eq!(source_code_leaf(Some("eido"), "400100"), Some("04.01"));
     }
 }

@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 use jieba_rs::Jieba;
 
 /// log2 of the hashed feature space.
-pub const HASH_BITS: u32 = 20;
+pub const HASH_BITS: u32 = 18;
 /// Number of hash buckets.
 pub const N_BUCKETS: usize = 1 << HASH_BITS;
 
@@ -65,6 +65,15 @@ fn fnv(ns: u64, bytes: &[u8]) -> u64 {
     h
 }
 
+/// Hash of one or two characters (splitmix64 finaliser over the code points).
+#[inline]
+fn mix(ns: u64, a: char, b: char) -> u64 {
+    let mut z = (ns << 48) ^ (u64::from(u32::from(a)) << 24) ^ u64::from(u32::from(b));
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
 #[inline]
 fn bucket(h: u64) -> u32 {
     // Fold the high bits in: FNV's low bits are weak.
@@ -77,21 +86,14 @@ pub fn buckets(text: &str, out: &mut Vec<u32>) {
     let norm = normalize(text);
     // Character n-grams within runs of non-punctuation.
     let mut prev: Option<char> = None;
-    let mut buf = [0u8; 8];
     for c in norm.chars() {
         if is_boundary(c) {
             prev = None;
             continue;
         }
-        let s = c.encode_utf8(&mut buf);
-        out.push(bucket(fnv(NS_UNI, s.as_bytes())));
+        out.push(bucket(mix(NS_UNI, '\0', c)));
         if let Some(p) = prev {
-            let mut h = fnv(NS_BI, p.encode_utf8(&mut [0u8; 4]).as_bytes());
-            for &b in c.encode_utf8(&mut [0u8; 4]).as_bytes() {
-                h ^= u64::from(b);
-                h = h.wrapping_mul(0x0000_0100_0000_01b3);
-            }
-            out.push(bucket(h));
+            out.push(bucket(mix(NS_BI, p, c)));
         }
         prev = Some(c);
     }

@@ -2,9 +2,12 @@
 
 use super::*;
 
-/// Held-out floors: measured values minus a margin (see data/classify/README.md).
-const HELDOUT_ACCURACY_FLOOR: f64 = 0.0;
-const HELDOUT_GROUP_ACCURACY_FLOOR: f64 = 0.0;
+/// Held-out floors: measured values (accuracy 0.824, macro-F1 0.825, group
+/// accuracy 0.872 on the 658 hand-written lines) minus 0.05. See
+/// data/classify/README.md.
+const HELDOUT_ACCURACY_FLOOR: f64 = 0.77;
+const HELDOUT_MACRO_F1_FLOOR: f64 = 0.77;
+const HELDOUT_GROUP_ACCURACY_FLOOR: f64 = 0.82;
 
 fn clf() -> &'static Classifier {
     Classifier::standard()
@@ -32,6 +35,11 @@ fn heldout_does_not_regress() {
         ev.accuracy >= HELDOUT_ACCURACY_FLOOR,
         "held-out accuracy {:.3} < floor {HELDOUT_ACCURACY_FLOOR}",
         ev.accuracy
+    );
+    assert!(
+        ev.macro_f1 >= HELDOUT_MACRO_F1_FLOOR,
+        "held-out macro-F1 {:.3} < floor {HELDOUT_MACRO_F1_FLOOR}",
+        ev.macro_f1
     );
     assert!(
         ev.group_accuracy >= HELDOUT_GROUP_ACCURACY_FLOOR,
@@ -92,7 +100,8 @@ fn code_ranges_650100_659900() {
         assert_eq!(r.leaf_id, "14.01", "{code}");
         assert_eq!(r.method, Method::SourceCode);
     }
-    assert_eq!(source_code_leaf(Some("110"), "660000"), Some("14.05"));
+    assert_eq!(source_code_leaf(Some("110"), "609900"), Some("14.05"));
+    assert_eq!(source_code_leaf(Some("110"), "660000"), None);
 }
 
 #[test]
@@ -186,7 +195,7 @@ fn group_15_never_predicted() {
 
 #[test]
 fn training_is_deterministic() {
-    let sub: Vec<Example> = train_corpus().into_iter().step_by(7).collect();
+    let sub: Vec<Example> = train_corpus().into_iter().step_by(23).collect();
     let a = Classifier::train(&sub);
     let b = Classifier::train(&sub);
     assert!(a == b, "two trainings differ");
@@ -217,4 +226,32 @@ fn load_jsonl_errors() {
     let ok = load_jsonl("{\"text\":\"x\",\"leaf\":\"01.01\"}\n\n").unwrap();
     assert_eq!(ok.len(), 1);
     assert_eq!(ok[0].register, None);
+}
+
+/// Throughput and training time. Run with
+/// `cargo test --release classify::tests::throughput -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn throughput() {
+    let train = train_corpus();
+    let t0 = std::time::Instant::now();
+    let c = Classifier::train(&train);
+    println!("train: {} examples in {:?}", train.len(), t0.elapsed());
+    let texts: Vec<String> = heldout().into_iter().map(|e| e.text).collect();
+    let chars: usize = texts.iter().map(|t| t.chars().count()).sum();
+    let mut n = 0usize;
+    let mut tags = 0usize;
+    let t0 = std::time::Instant::now();
+    while t0.elapsed().as_secs_f64() < 2.0 {
+        for t in &texts {
+            tags += c.classify(t, None, None, Some(12)).tags.len();
+            n += 1;
+        }
+    }
+    let dt = t0.elapsed().as_secs_f64();
+    println!(
+        "classify: {:.0} texts/s on one thread (mean {:.1} chars/text, {tags} tags)",
+        n as f64 / dt,
+        chars as f64 / texts.len() as f64
+    );
 }

@@ -415,14 +415,16 @@ impl serde::Serialize for Ts {
     }
 }
 
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[schema(as = PointGeometry)]
 pub struct PointOut {
     #[serde(rename = "type")]
     kind: &'static str,
     coordinates: [f64; 2],
 }
 
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[schema(as = ResponderFeature)]
 pub struct FeatureOut<'a> {
     #[serde(rename = "type")]
     kind: &'static str,
@@ -431,10 +433,12 @@ pub struct FeatureOut<'a> {
     properties: PropsOut<'a>,
 }
 
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[schema(as = ResponderPosition)]
 pub struct PositionOut {
     lon: f64,
     lat: f64,
+    #[schema(value_type = String, format = DateTime)]
     ts: Ts,
     age_s: f64,
     speed_mps: Option<f64>,
@@ -443,15 +447,17 @@ pub struct PositionOut {
     stale: bool,
 }
 
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct AssignmentRef {
     id: i64,
     incident_id: i64,
     status: &'static str,
+    #[schema(value_type = String, format = DateTime)]
     ack_deadline: Ts,
 }
 
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[schema(as = ResponderProperties)]
 pub struct PropsOut<'a> {
     id: &'a str,
     name: &'a str,
@@ -460,6 +466,7 @@ pub struct PropsOut<'a> {
     type_label: &'static str,
     status: &'static str,
     status_label: &'static str,
+    #[schema(value_type = String, format = DateTime)]
     status_since: Ts,
     skills: &'a [String],
     station: Option<&'a str>,
@@ -472,7 +479,8 @@ pub struct PropsOut<'a> {
     assignment: Option<AssignmentRef>,
 }
 
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[schema(as = ResponderCandidate)]
 pub struct CandidateOut<'a> {
     pub rank: usize,
     pub responder: PropsOut<'a>,

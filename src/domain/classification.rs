@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Classification {
     /// e.g. `07.03`
     pub leaf_id: String,
@@ -24,7 +24,8 @@ pub struct Classification {
     pub method: Method,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = ClassificationCandidate)]
 pub struct Candidate {
     pub leaf_id: String,
     pub leaf_name: String,
@@ -32,8 +33,9 @@ pub struct Candidate {
 }
 
 /// How the leaf was chosen.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[schema(as = ClassificationMethod)]
 pub enum Method {
     /// The source's own category code (110 code, 12345 分类 …) mapped to the taxonomy.
     SourceCode,

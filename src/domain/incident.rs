@@ -8,7 +8,7 @@ use super::{Classification, JurisdictionSummary, Position};
 
 /// The source systems an incident can come from. The wire names are stable
 /// identifiers; `label_zh` is what screens show.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum Source {
     /// 110 接处警 (police emergency calls)
     #[serde(rename = "110")]
@@ -206,7 +206,7 @@ pub struct IncidentDetail {
 }
 
 /// How an address was located.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Geocoded {
     /// Canonical names matched, e.g. `院桥镇 · 鉴洋湖村`.
     pub matched: String,
@@ -219,7 +219,7 @@ pub struct Geocoded {
 
 /// A person named in a record, without anything that identifies them in
 /// clear: the keyed hashes let "same person, many calls" be counted.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Party {
     /// `caller`, `petitioner`, `party`, `subject`, `reporter`.
     pub role: String,
@@ -236,7 +236,7 @@ pub struct Party {
 }
 
 /// A company or address named in the text.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Entity {
     /// `company` or `address`.
     pub kind: String,

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AreaRef {
     pub code: String,
     pub name: String,
@@ -11,7 +11,7 @@ pub struct AreaRef {
     pub generated: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SiteRef {
     pub code: String,
     pub name: String,
@@ -20,7 +20,7 @@ pub struct SiteRef {
 }
 
 /// Full jurisdiction of a point, as returned by `GET /api/v1/locate`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 pub struct Jurisdiction {
     /// Inside the district boundary.
     pub inside: bool,
@@ -34,7 +34,7 @@ pub struct Jurisdiction {
 }
 
 /// The flat form stored with each incident and sent on the stream.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 pub struct JurisdictionSummary {
     pub inside: bool,
     pub township_code: Option<String>,

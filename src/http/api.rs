@@ -12,6 +12,7 @@ use axum::Json;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
+use super::schemas;
 use super::{ApiError, AppState};
 use crate::domain::{Bbox, LayerKind, Position};
 use crate::ingest::incident_json::{self, Shape};
@@ -26,6 +27,17 @@ pub async fn not_found(uri: Uri) -> ApiError {
 }
 
 /// `GET /healthz`: 200 when the database answers and the world is loaded.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "meta",
+    summary = "Health: 200 when the database answers and the world is loaded",
+    description = "Layer counts, the live world's sequence number, recent incidents and subscribers.",
+    responses(
+        (status = 200, description = "Healthy", body = schemas::Health),
+        (status = 503, description = "Database unreachable or no layers loaded (same body; `hint` says what to do)", body = schemas::Health),
+    )
+)]
 pub async fn healthz(State(st): State<AppState>) -> Response {
     let db = crate::store::ping(&st.pool, Duration::from_secs(2)).await;
     let stats = tokio::time::timeout(Duration::from_secs(2), st.world.stats())
@@ -61,6 +73,20 @@ pub async fn healthz(State(st): State<AppState>) -> Response {
 }
 
 /// `GET /api/v1/layers/{name}`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/layers/{name}",
+    tag = "layers",
+    summary = "A governance layer as an RFC 7946 FeatureCollection",
+    description = "Pre-rendered when the layers are loaded; served as `application/geo+json`.",
+    params(
+        ("name" = String, Path, description = "The layer: `boundary`, `townships`, `grids`, `stations` or `posts`"),
+    ),
+    responses(
+        (status = 200, description = "FeatureCollection of the layer's features", body = Object, content_type = "application/geo+json"),
+        (status = 404, description = "Unknown layer (the reason lists the names)", body = schemas::ErrorBody),
+    )
+)]
 pub async fn layer(
     State(st): State<AppState>,
     Path(name): Path<String>,
@@ -91,6 +117,22 @@ fn number(q: &HashMap<String, String>, name: &str) -> Result<f64, ApiError> {
 }
 
 /// `GET /api/v1/locate?lon=&lat=[&crs=gcj02]`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/locate",
+    tag = "layers",
+    summary = "Jurisdiction of a point",
+    description = "District, township, grid, responsible station and nearest post (haversine metres) of a point, answered from the in-memory index.",
+    params(
+        ("lon" = f64, Query, description = "Longitude in degrees, -180 to 180"),
+        ("lat" = f64, Query, description = "Latitude in degrees, -90 to 90"),
+        ("crs" = Option<schemas::Crs>, Query, description = "Datum of lon/lat (default `wgs84`); converted to WGS-84 first"),
+    ),
+    responses(
+        (status = 200, description = "Jurisdiction of the (WGS-84) point", body = schemas::Located),
+        (status = 400, description = "Missing or invalid lon, lat or crs (field names it)", body = schemas::ErrorBody),
+    )
+)]
 pub async fn locate(
     State(st): State<AppState>,
     Query(q): Query<HashMap<String, String>>,
@@ -117,6 +159,22 @@ pub async fn locate(
 }
 
 /// `POST /api/v1/incidents`: one object or an array. Answers after the commit.
+#[utoipa::path(
+    post,
+    path = "/api/v1/incidents",
+    tag = "incidents",
+    summary = "Ingest one incident or an array (≤ 1000)",
+    description = "Idempotent on (source, source_id); all-or-nothing; answered after the commit. Coordinates in GCJ-02 or BD-09 (`crs`) are converted to WGS-84 at the edge; without lon/lat the `address` is geocoded.",
+    request_body(content = schemas::NewIncidents, content_type = "application/json"),
+    responses(
+        (status = 201, description = "At least one incident was created; the stored records in input order (one object for an object)", body = schemas::IncidentRecords),
+        (status = 200, description = "Every incident was already stored (idempotent resend); the stored records", body = schemas::IncidentRecords),
+        (status = 400, description = "Invalid input; the field (e.g. `[3].lat`) and the reason", body = schemas::ErrorBody),
+        (status = 413, description = "Body larger than the limit", body = schemas::ErrorBody),
+        (status = 415, description = "Content-Type is not application/json", body = schemas::ErrorBody),
+        (status = 503, description = "Too many ingest requests in flight, the ingest queue is full or the database is busy; retry (Retry-After: 1)", body = schemas::ErrorBody),
+    )
+)]
 pub async fn post_incidents(
     State(st): State<AppState>,
     body: Result<Json<Value>, JsonRejection>,
@@ -151,6 +209,25 @@ pub async fn post_incidents(
 }
 
 /// `GET /api/v1/incidents?bbox=w,s,e,n&since=RFC3339&limit=N&located=&source=`, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/incidents",
+    tag = "incidents",
+    summary = "Stored incidents, newest first (by reported_at)",
+    description = "From PostGIS. Unknown query parameters are refused.",
+    params(
+        ("bbox" = Option<String>, Query, description = "w,s,e,n WGS-84 degrees, e.g. `121.2,28.6,121.3,28.7`"),
+        ("since" = Option<DateTime<Utc>>, Query, description = "Only incidents reported at or after this RFC 3339 time"),
+        ("limit" = Option<i64>, Query, description = "1 to 5000, default 500"),
+        ("located" = Option<bool>, Query, description = "`true`: only located incidents; `false`: only unlocated ones (not with bbox)"),
+        ("source" = Option<String>, Query, description = "One source, by code or Chinese name"),
+    ),
+    responses(
+        (status = 200, description = "FeatureCollection of incidents", body = schemas::IncidentCollection, content_type = "application/geo+json"),
+        (status = 400, description = "Invalid or unknown query parameter (field names it)", body = schemas::ErrorBody),
+        (status = 503, description = "Database busy or unreachable; retry", body = schemas::ErrorBody),
+    )
+)]
 pub async fn get_incidents(
     State(st): State<AppState>,
     Query(q): Query<HashMap<String, String>>,
@@ -239,6 +316,17 @@ const CST_OFFSET_SECS: i32 = 8 * 3600;
 
 /// `GET /api/v1/stats/today`: incidents received since local midnight
 /// (Asia/Shanghai), by source, from PostGIS — not from what a screen holds.
+#[utoipa::path(
+    get,
+    path = "/api/v1/stats/today",
+    tag = "incidents",
+    summary = "Incidents received since midnight Asia/Shanghai, by source",
+    description = "Counted in PostGIS, with the highest incident id at that moment.",
+    responses(
+        (status = 200, description = "Today's counts", body = schemas::StatsToday),
+        (status = 503, description = "Database busy or unreachable; retry", body = schemas::ErrorBody),
+    )
+)]
 pub async fn stats_today(State(st): State<AppState>) -> Result<Json<Value>, ApiError> {
     let tz = chrono::FixedOffset::east_opt(CST_OFFSET_SECS).expect("valid offset");
     let now_local = Utc::now().with_timezone(&tz);

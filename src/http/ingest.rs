@@ -11,8 +11,10 @@ use axum::Json;
 use chrono::{DateTime, Timelike, Utc};
 use serde_json::{json, Map, Value};
 
+use super::schemas;
 use super::{ApiError, AppState};
 use crate::classify::{Classifier, Taxonomy, TAGS};
+use crate::domain::Classification;
 use crate::ingest::sources::{self, SourceSystem};
 use crate::ingest::{records, FieldError, Intake};
 
@@ -45,6 +47,27 @@ fn source_of(name: &str) -> Result<SourceSystem, ApiError> {
 }
 
 /// `POST /api/v1/ingest/{source}`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/ingest/{source}",
+    tag = "ingest",
+    summary = "Ingest one native record or a batch from a source system",
+    description = "The body is the source system's own record shape (one object or an array; see `GET /api/v1/taxonomy` for the sources). Each record is normalized, geocoded when it has no coordinates, classified and located; good records are stored, bad ones are answered with index, field and reason.",
+    params(
+        ("source" = String, Path, description = "The source system, by code or name (e.g. `110`, `12345`, `xinfang`, `eido`)"),
+    ),
+    request_body(content = Object, description = "One native record or an array of them", content_type = "application/json"),
+    responses(
+        (status = 201, description = "At least one record was created", body = schemas::IngestAnswer),
+        (status = 200, description = "Records were accepted but all were already stored", body = schemas::IngestAnswer),
+        (status = 422, description = "No record was accepted; `results` gives each refusal", body = schemas::IngestAnswer),
+        (status = 400, description = "The body is not a record or an array of records", body = schemas::ErrorBody),
+        (status = 404, description = "Unknown source (`unknown_source`; the reason lists them)", body = schemas::ErrorBody),
+        (status = 413, description = "Body larger than the limit", body = schemas::ErrorBody),
+        (status = 415, description = "Content-Type is not application/json", body = schemas::ErrorBody),
+        (status = 503, description = "Too many ingest requests in flight, the queue is full or the database is busy; retry", body = schemas::ErrorBody),
+    )
+)]
 pub async fn post_ingest(
     State(st): State<AppState>,
     Path(source): Path<String>,
@@ -134,6 +157,21 @@ pub async fn post_ingest(
 }
 
 /// `POST /api/v1/classify` `{"text": …, "source": …, "source_category": …, "at": …}`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/classify",
+    tag = "ingest",
+    summary = "Classify a text (stores nothing)",
+    description = "The taxonomy leaf, confidence, runners-up, rule tags and lead department the pipeline would give. Body at most 64 KiB.",
+    request_body(content = schemas::ClassifyRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The classification", body = Classification),
+        (status = 400, description = "Missing or invalid field (field names it)", body = schemas::ErrorBody),
+        (status = 404, description = "Unknown source (`unknown_source`)", body = schemas::ErrorBody),
+        (status = 413, description = "Body larger than 64 KiB", body = schemas::ErrorBody),
+        (status = 415, description = "Content-Type is not application/json", body = schemas::ErrorBody),
+    )
+)]
 pub async fn post_classify(
     State(st): State<AppState>,
     body: Result<Json<Value>, JsonRejection>,
@@ -187,6 +225,15 @@ pub async fn post_classify(
 }
 
 /// `GET /api/v1/taxonomy`: groups with their leaves, tags, source names.
+#[utoipa::path(
+    get,
+    path = "/api/v1/taxonomy",
+    tag = "ingest",
+    summary = "The incident taxonomy: groups with their leaves, rule tags, source systems",
+    responses(
+        (status = 200, description = "The taxonomy", body = schemas::TaxonomyOut),
+    )
+)]
 pub async fn get_taxonomy() -> Json<Value> {
     let t = Taxonomy::standard();
     let groups: Vec<Value> = t
@@ -222,6 +269,15 @@ pub async fn get_taxonomy() -> Json<Value> {
 }
 
 /// `GET /api/v1/stats/ingest`: pipeline counters and time per stage.
+#[utoipa::path(
+    get,
+    path = "/api/v1/stats/ingest",
+    tag = "ingest",
+    summary = "Ingest pipeline counters since start and mean time per record and stage",
+    responses(
+        (status = 200, description = "Counters", body = crate::ingest::PipelineStatsOut),
+    )
+)]
 pub async fn stats_ingest(State(st): State<AppState>) -> Json<Value> {
     Json(serde_json::to_value(st.ingest.stats()).expect("stats serialise"))
 }

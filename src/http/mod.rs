@@ -8,6 +8,7 @@ pub use crate::wire::geojson;
 mod openapi;
 mod responders;
 mod risk;
+mod schemas;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -16,12 +17,15 @@ use std::time::Duration;
 use axum::extract::{DefaultBodyLimit, State, WebSocketUpgrade};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use axum::Router;
 use tokio::sync::{watch, Semaphore};
 use tower_http::services::ServeDir;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
+use utoipa_axum::routes;
 
 pub use error::ApiError;
 
@@ -63,6 +67,8 @@ pub struct AppState {
     pub(crate) ingest_permits: Arc<Semaphore>,
     /// Open WebSocket sessions (shutdown waits for their close frames).
     pub sessions: crate::realtime::Sessions,
+    /// The serialised OpenAPI document (set by `router`).
+    pub(crate) openapi: bytes::Bytes,
 }
 
 impl AppState {
@@ -85,84 +91,15 @@ impl AppState {
             shutdown,
             ingest_permits: Arc::new(Semaphore::new(limits.ingest_concurrency)),
             sessions: Default::default(),
+            openapi: bytes::Bytes::new(),
         }
     }
 }
 
 /// The whole HTTP surface. `web_dir` holds the built big screen (web/dist).
-pub fn router(state: AppState, web_dir: Option<PathBuf>) -> Router {
-    let api = Router::new()
-        .route("/healthz", get(api::healthz))
-        .route("/openapi.json", get(openapi::document))
-        .route("/api/v1/layers/{name}", get(api::layer))
-        .route("/api/v1/locate", get(api::locate))
-        .route("/api/v1/stats/today", get(api::stats_today))
-        .route("/api/v1/stats/ingest", get(ingest::stats_ingest))
-        .route("/api/v1/taxonomy", get(ingest::get_taxonomy))
-        .route(
-            "/api/v1/classify",
-            post(ingest::post_classify).layer(DefaultBodyLimit::max(64 * 1024)),
-        )
-        .route(
-            "/api/v1/ingest/{source}",
-            post(ingest::post_ingest).layer(DefaultBodyLimit::max(state.limits.body_bytes)),
-        )
-        .route(
-            "/api/v1/incidents",
-            post(api::post_incidents)
-                .get(api::get_incidents)
-                .layer(DefaultBodyLimit::max(state.limits.body_bytes)),
-        )
-        .route(
-            "/api/v1/responders",
-            post(responders::post_responders)
-                .get(responders::list_responders)
-                .layer(DefaultBodyLimit::max(state.limits.body_bytes)),
-        )
-        .route(
-            "/api/v1/responders/positions",
-            post(responders::post_positions).layer(DefaultBodyLimit::max(state.limits.body_bytes)),
-        )
-        .route("/api/v1/responders/nearest", get(responders::nearest))
-        .route("/api/v1/responders/{id}", get(responders::get_responder))
-        .route(
-            "/api/v1/responders/{id}/status",
-            post(responders::post_status),
-        )
-        .route("/api/v1/responders/{id}/track", get(responders::track))
-        .route(
-            "/osmand",
-            get(responders::osmand)
-                .post(responders::osmand)
-                .layer(DefaultBodyLimit::max(64 * 1024)),
-        )
-        .route(
-            "/api/v1/incidents/{id}/candidates",
-            get(responders::candidates),
-        )
-        .route("/api/v1/incidents/{id}/assign", post(responders::assign))
-        .route(
-            "/api/v1/incidents/{id}/assignments",
-            get(responders::incident_assignments),
-        )
-        .route("/api/v1/assignments/{id}/ack", post(responders::ack))
-        .route(
-            "/api/v1/assignments/{id}/decline",
-            post(responders::decline),
-        )
-        .route("/api/v1/stats/positions", get(responders::position_stats))
-        .route("/api/v1/heat", get(risk::heat))
-        .route("/api/v1/hotspots", get(risk::hotspots))
-        .route("/api/v1/hotspots/emerging", get(risk::emerging))
-        .route("/api/v1/forecast", get(risk::forecast))
-        .fallback(api::not_found)
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            state.limits.request_timeout,
-        ));
-    let app = Router::new()
-        .route("/api/v1/stream", get(stream))
-        .merge(api);
+pub fn router(mut state: AppState, web_dir: Option<PathBuf>) -> Router {
+    let (app, doc) = routes(&state.limits).split_for_parts();
+    state.openapi = openapi::serialise(&doc);
     let app = match web_dir {
         Some(dir) if dir.join("index.html").is_file() => app.fallback_service(ServeDir::new(dir)),
         other => {
@@ -171,6 +108,57 @@ pub fn router(state: AppState, web_dir: Option<PathBuf>) -> Router {
         }
     };
     app.layer(TraceLayer::new_for_http()).with_state(state)
+}
+
+/// Every API route with its OpenAPI entry: `routes!` takes each route's
+/// path and methods from the handler's `#[utoipa::path]` attribute, so a
+/// route cannot be added without documenting it (and
+/// `tests/api/health.rs` checks that each documented route answers).
+/// One `routes!` per path; a layer on it applies to all its methods.
+fn routes(limits: &Limits) -> OpenApiRouter<AppState> {
+    let api = OpenApiRouter::new()
+        .routes(routes!(api::healthz))
+        .routes(routes!(openapi::document))
+        .routes(routes!(api::layer))
+        .routes(routes!(api::locate))
+        .routes(routes!(api::stats_today))
+        .routes(routes!(ingest::stats_ingest))
+        .routes(routes!(ingest::get_taxonomy))
+        .routes(routes!(ingest::post_classify).layer(DefaultBodyLimit::max(64 * 1024)))
+        .routes(routes!(ingest::post_ingest).layer(DefaultBodyLimit::max(limits.body_bytes)))
+        .routes(
+            routes!(api::post_incidents, api::get_incidents)
+                .layer(DefaultBodyLimit::max(limits.body_bytes)),
+        )
+        .routes(
+            routes!(responders::post_responders, responders::list_responders)
+                .layer(DefaultBodyLimit::max(limits.body_bytes)),
+        )
+        .routes(routes!(responders::post_positions).layer(DefaultBodyLimit::max(limits.body_bytes)))
+        .routes(routes!(responders::nearest))
+        .routes(routes!(responders::get_responder))
+        .routes(routes!(responders::post_status))
+        .routes(routes!(responders::track))
+        .routes(routes!(responders::osmand).layer(DefaultBodyLimit::max(64 * 1024)))
+        .routes(routes!(responders::candidates))
+        .routes(routes!(responders::assign))
+        .routes(routes!(responders::incident_assignments))
+        .routes(routes!(responders::ack))
+        .routes(routes!(responders::decline))
+        .routes(routes!(responders::position_stats))
+        .routes(routes!(risk::heat))
+        .routes(routes!(risk::hotspots))
+        .routes(routes!(risk::emerging))
+        .routes(routes!(risk::forecast))
+        .fallback(api::not_found)
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            limits.request_timeout,
+        ));
+    // the stream stays outside the request timeout
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(stream))
+        .merge(api)
 }
 
 async fn web_missing() -> Response {
@@ -184,6 +172,18 @@ async fn web_missing() -> Response {
 /// `GET /api/v1/stream`: upgrade to the WebSocket protocol in docs/STREAM.md.
 /// Browsers send `Origin`; a page from another site must not read the feed
 /// (cross-site WebSocket hijacking). Non-browser clients send none.
+#[utoipa::path(
+    get,
+    path = "/api/v1/stream",
+    tag = "stream",
+    summary = "WebSocket upgrade: subscribe to a bbox, get a snapshot then live events",
+    description = "The protocol (subscribe at most once a second, snapshot, bbox-filtered incident, responder and heat deltas, heartbeat, resync on lag, 1001 on shutdown) is described in docs/STREAM.md. Frames from the client are at most 64 KiB. A browser's `Origin` must match the server's host.",
+    responses(
+        (status = 101, description = "Switching protocols; the WebSocket session begins"),
+        (status = 400, description = "Not a WebSocket upgrade request"),
+        (status = 403, description = "`Origin` does not match this server's host", body = schemas::ErrorBody),
+    )
+)]
 async fn stream(State(st): State<AppState>, headers: HeaderMap, ws: WebSocketUpgrade) -> Response {
     if let Some(origin) = headers.get(header::ORIGIN) {
         let host = headers

@@ -11,7 +11,9 @@ use axum::Json;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
+use super::schemas;
 use super::{ApiError, AppState};
+use crate::dispatch::roster::FeatureOut;
 use crate::dispatch::{FixError, Query as RosterQuery};
 use crate::domain::{Bbox, DutyChange, Fix, JurisdictionSummary, Position, ResponderType, Status};
 use crate::ingest::incident_json::Shape;
@@ -142,6 +144,23 @@ fn point(q: &HashMap<String, String>) -> Result<Position, ApiError> {
 }
 
 /// `POST /api/v1/responders`: one entry or an array (≤ 1,000), upsert by id.
+#[utoipa::path(
+    post,
+    path = "/api/v1/responders",
+    tag = "responders",
+    summary = "Upsert roster entries by id (one object or an array ≤ 1000); all or nothing",
+    description = "An explicit `status` sets it (409 while the responder is on an open assignment); phone numbers are stored only masked. The roster may name at most 64 distinct skills.",
+    request_body(content = schemas::NewResponders, content_type = "application/json"),
+    responses(
+        (status = 201, description = "At least one responder was created; their Features with `created`", body = schemas::RespondersUpserted),
+        (status = 200, description = "All existed and were updated", body = schemas::RespondersUpserted),
+        (status = 400, description = "Invalid entry (field names it, e.g. `[2].type`)", body = schemas::ErrorBody),
+        (status = 409, description = "A status would overwrite one owned by an open assignment", body = schemas::ErrorBody),
+        (status = 413, description = "Body larger than the limit", body = schemas::ErrorBody),
+        (status = 415, description = "Content-Type is not application/json", body = schemas::ErrorBody),
+        (status = 503, description = "Database busy or unreachable; retry", body = schemas::ErrorBody),
+    )
+)]
 pub async fn post_responders(
     State(st): State<AppState>,
     body: Result<Json<Value>, JsonRejection>,
@@ -214,6 +233,24 @@ pub async fn post_responders(
 }
 
 /// `GET /api/v1/responders?bbox=&type=&status=&skill=&station=`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/responders",
+    tag = "responders",
+    summary = "Responders as GeoJSON Features",
+    description = "Geometry null without a fix; with the last position and its age. Unknown query parameters are refused.",
+    params(
+        ("bbox" = Option<String>, Query, description = "w,s,e,n WGS-84; only responders with a position inside"),
+        ("type" = Option<String>, Query, description = "Comma list of responder types (e.g. `police,patrol_car`)"),
+        ("status" = Option<String>, Query, description = "Comma list of statuses, or `any` (default: any)"),
+        ("skill" = Option<String>, Query, description = "Only responders with this skill"),
+        ("station" = Option<String>, Query, description = "Only responders of this station code"),
+    ),
+    responses(
+        (status = 200, description = "FeatureCollection of responders", body = schemas::ResponderCollection, content_type = "application/geo+json"),
+        (status = 400, description = "Invalid or unknown query parameter (field names it)", body = schemas::ErrorBody),
+    )
+)]
 pub async fn list_responders(
     State(st): State<AppState>,
     Query(q): Query<HashMap<String, String>>,
@@ -252,6 +289,17 @@ fn unknown_responder(id: &str) -> ApiError {
 }
 
 /// `GET /api/v1/responders/{id}`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/responders/{id}",
+    tag = "responders",
+    summary = "One responder as a Feature",
+    params(("id" = String, Path, description = "Responder id")),
+    responses(
+        (status = 200, description = "The responder", body = FeatureOut),
+        (status = 404, description = "Unknown responder (field `id`)", body = schemas::ErrorBody),
+    )
+)]
 pub async fn get_responder(
     State(st): State<AppState>,
     Path(id): Path<String>,
@@ -280,6 +328,23 @@ fn change_json(st: &AppState, change: &DutyChange) -> Value {
 }
 
 /// `POST /api/v1/responders/{id}/status` with `{"status": "..."}`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/responders/{id}/status",
+    tag = "dispatch",
+    summary = "Set a responder's status",
+    description = "`available` clears an open assignment, `en_route`/`on_scene` acknowledge a dispatched one, `busy`/`off_duty` are refused (409) while one is open; `dispatched` only by assigning.",
+    params(("id" = String, Path, description = "Responder id")),
+    request_body(content = schemas::StatusRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The assignments and responders the change touched", body = schemas::DutyChange),
+        (status = 400, description = "Missing, unknown or refused status; unknown field", body = schemas::ErrorBody),
+        (status = 404, description = "Unknown responder (field `id`)", body = schemas::ErrorBody),
+        (status = 409, description = "Conflicts with the open assignment, named in reason", body = schemas::ErrorBody),
+        (status = 415, description = "Content-Type is not application/json", body = schemas::ErrorBody),
+        (status = 503, description = "Database busy or unreachable; retry", body = schemas::ErrorBody),
+    )
+)]
 pub async fn post_status(
     State(st): State<AppState>,
     Path(id): Path<String>,
@@ -342,6 +407,23 @@ fn fix_refusal(id: &str, e: &FixError, field_prefix: &str) -> ApiError {
 /// `POST /api/v1/responders/positions`: an array (or one object) of fixes.
 /// Each is checked on its own; the answer lists what was refused. When
 /// nothing was accepted the answer is a 4xx naming the first refusal.
+#[utoipa::path(
+    post,
+    path = "/api/v1/responders/positions",
+    tag = "responders",
+    summary = "Position fixes (one object or an array ≤ 1000)",
+    description = "Validated, de-duplicated, newest wins per responder, Traccar-like filters (future > 5 min, outdated, duplicate, older than latest, implausible jump by type, inaccurate). Telemetry: flushed to PostGIS within 1 s. When no fix is accepted the answer is the first refusal's status, with `code` and the whole `rejected` list.",
+    request_body(content = schemas::PositionFixes, content_type = "application/json"),
+    responses(
+        (status = 200, description = "At least one fix was accepted; the refused ones are listed", body = schemas::PositionsAnswer),
+        (status = 400, description = "Invalid body or (when nothing was accepted) the first invalid fix", body = schemas::ErrorBody),
+        (status = 404, description = "Nothing accepted: the first refusal named an unknown responder (`unknown_responder`, field id)", body = schemas::ErrorBody),
+        (status = 413, description = "Body larger than the limit", body = schemas::ErrorBody),
+        (status = 415, description = "Content-Type is not application/json", body = schemas::ErrorBody),
+        (status = 422, description = "Nothing accepted: the first refusal was a position filter (`position_rejected`, `code` names it)", body = schemas::ErrorBody),
+        (status = 503, description = "The live world is shutting down", body = schemas::ErrorBody),
+    )
+)]
 pub async fn post_positions(
     State(st): State<AppState>,
     body: Result<Json<Value>, JsonRejection>,
@@ -431,6 +513,38 @@ pub async fn post_positions(
 /// 200 on success (and for an exact resend of the stored fix, so a client
 /// whose answer was lost does not retry it forever); 400 on a malformed
 /// report, 404 for an unknown device id, 422 for a fix the filters refuse.
+#[utoipa::path(
+    method(get, post),
+    path = "/osmand",
+    tag = "responders",
+    summary = "OsmAnd protocol as Traccar's server accepts it",
+    description = "So Traccar Client reports unchanged. GET or POST with the query string; POST also with a form body, or Traccar Client's JSON body ({location:{timestamp, coords:{latitude, longitude, accuracy, speed, heading, altitude}, battery:{level}}, device_id}). Body at most 64 KiB.",
+    params(
+        ("id" = Option<String>, Query, description = "Device (responder) id; `deviceid` also accepted"),
+        ("lat" = Option<f64>, Query, description = "Latitude (or `location=lat,lon`)"),
+        ("lon" = Option<f64>, Query, description = "Longitude"),
+        ("location" = Option<String>, Query, description = "`lat,lon` instead of lat and lon"),
+        ("timestamp" = Option<String>, Query, description = "Seconds or milliseconds since the epoch, or ISO 8601"),
+        ("speed" = Option<f64>, Query, description = "Knots"),
+        ("bearing" = Option<f64>, Query, description = "Degrees; `heading` also accepted"),
+        ("altitude" = Option<f64>, Query, description = "Metres"),
+        ("accuracy" = Option<f64>, Query, description = "Metres (or `hdop`)"),
+        ("batt" = Option<f64>, Query, description = "Battery percent"),
+        ("crs" = Option<schemas::Crs>, Query, description = "Datum of lat/lon (extension; default `wgs84`)"),
+    ),
+    request_body(
+        description = "POST only, optional: a form body with the same keys, or Traccar Client's JSON",
+        content(("application/x-www-form-urlencoded"), ("application/json")),
+    ),
+    responses(
+        (status = 200, description = "Accepted (or an exact resend of the stored fix: `accepted: 0, duplicate: true`)", body = schemas::OsmandAnswer),
+        (status = 400, description = "Malformed report (field names it)", body = schemas::ErrorBody),
+        (status = 404, description = "Unknown device id (`unknown_responder`, field id)", body = schemas::ErrorBody),
+        (status = 413, description = "Body larger than 64 KiB"),
+        (status = 422, description = "Refused by a position filter (`position_rejected`; `code` names it)", body = schemas::ErrorBody),
+        (status = 503, description = "The live world is shutting down", body = schemas::ErrorBody),
+    )
+)]
 pub async fn osmand(
     State(st): State<AppState>,
     method: Method,
@@ -476,6 +590,28 @@ pub async fn osmand(
 }
 
 /// `GET /api/v1/responders/nearest?lon=&lat=&k=&type=&skill=&station=&status=`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/responders/nearest",
+    tag = "dispatch",
+    summary = "The k nearest matching responders",
+    description = "Default status available; fresh fixes first then stale, each by haversine distance; with ETA and the reasons for the rank. Unknown query parameters are refused.",
+    params(
+        ("lon" = f64, Query, description = "Longitude in degrees"),
+        ("lat" = f64, Query, description = "Latitude in degrees"),
+        ("crs" = Option<schemas::Crs>, Query, description = "Datum of lon/lat (default `wgs84`)"),
+        ("k" = Option<usize>, Query, description = "1 to 100, default 5"),
+        ("type" = Option<String>, Query, description = "Comma list of responder types"),
+        ("skill" = Option<String>, Query, description = "Required skill"),
+        ("station" = Option<String>, Query, description = "Station code"),
+        ("status" = Option<String>, Query, description = "Comma list of statuses, or `any` (default `available`)"),
+        ("fields" = Option<String>, Query, description = "`full` (default) or `ids`: only {id, distance_m, eta_s, stale} per candidate"),
+    ),
+    responses(
+        (status = 200, description = "{lon, lat, k, candidates} (fields=ids: {candidates: [{id, distance_m, eta_s, stale}]})", body = schemas::Nearest),
+        (status = 400, description = "Missing or invalid parameter (field names it)", body = schemas::ErrorBody),
+    )
+)]
 pub async fn nearest(
     State(st): State<AppState>,
     Query(q): Query<HashMap<String, String>>,
@@ -562,6 +698,28 @@ async fn incident(st: &AppState, id: i64) -> Result<crate::domain::Incident, Api
 }
 
 /// `GET /api/v1/incidents/{id}/candidates?k=5&type=&skill=&station=&status=`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/incidents/{id}/candidates",
+    tag = "dispatch",
+    summary = "Recommended responders for an incident",
+    description = "k nearest matching (default available), with distance (m), ETA (straight line × detour factor ÷ speed per type) and reasons.",
+    params(
+        ("id" = i64, Path, description = "Incident id (a positive integer)"),
+        ("k" = Option<usize>, Query, description = "1 to 100, default 5"),
+        ("type" = Option<String>, Query, description = "Comma list of responder types"),
+        ("skill" = Option<String>, Query, description = "Required skill"),
+        ("station" = Option<String>, Query, description = "Station code"),
+        ("status" = Option<String>, Query, description = "Comma list of statuses, or `any` (default `available`)"),
+    ),
+    responses(
+        (status = 200, description = "The incident and its candidates", body = schemas::Candidates),
+        (status = 400, description = "Invalid id or query parameter (field names it)", body = schemas::ErrorBody),
+        (status = 404, description = "Unknown incident", body = schemas::ErrorBody),
+        (status = 409, description = "The incident has no location (`not_located`)", body = schemas::ErrorBody),
+        (status = 503, description = "Database busy or unreachable; retry", body = schemas::ErrorBody),
+    )
+)]
 pub async fn candidates(
     State(st): State<AppState>,
     Path(id): Path<String>,
@@ -605,6 +763,23 @@ pub async fn candidates(
 }
 
 /// `POST /api/v1/incidents/{id}/assign` with `{"responders": ["id", …]}`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/incidents/{id}/assign",
+    tag = "dispatch",
+    summary = "Dispatch responders to an incident (all or nothing)",
+    description = "Committed with event-log rows before the answer; an unacknowledged dispatch is re-offered to the next closest available responder after the ack timeout.",
+    params(("id" = i64, Path, description = "Incident id (a positive integer)")),
+    request_body(content = schemas::AssignRequest, content_type = "application/json"),
+    responses(
+        (status = 201, description = "The new assignments and the dispatched responders", body = schemas::DutyChange),
+        (status = 400, description = "Invalid id or body (field names it)", body = schemas::ErrorBody),
+        (status = 404, description = "Unknown incident or responder (field names it)", body = schemas::ErrorBody),
+        (status = 409, description = "A responder is not available or already assigned; reason names the current assignment", body = schemas::ErrorBody),
+        (status = 415, description = "Content-Type is not application/json", body = schemas::ErrorBody),
+        (status = 503, description = "Database busy or unreachable; retry", body = schemas::ErrorBody),
+    )
+)]
 pub async fn assign(
     State(st): State<AppState>,
     Path(id): Path<String>,
@@ -675,6 +850,19 @@ pub async fn assign(
 }
 
 /// `GET /api/v1/incidents/{id}/assignments`: every assignment, oldest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/incidents/{id}/assignments",
+    tag = "dispatch",
+    summary = "Every assignment of an incident, oldest first",
+    description = "Re-offers carry `replaces`. An incident without assignments (or an unknown id) answers an empty list.",
+    params(("id" = i64, Path, description = "Incident id (a positive integer)")),
+    responses(
+        (status = 200, description = "The assignments", body = schemas::IncidentAssignments),
+        (status = 400, description = "Invalid id", body = schemas::ErrorBody),
+        (status = 503, description = "Database busy or unreachable; retry", body = schemas::ErrorBody),
+    )
+)]
 pub async fn incident_assignments(
     State(st): State<AppState>,
     Path(id): Path<String>,
@@ -688,6 +876,20 @@ pub async fn incident_assignments(
 }
 
 /// `POST /api/v1/assignments/{id}/ack`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/assignments/{id}/ack",
+    tag = "dispatch",
+    summary = "Acknowledge a dispatch: assignment acked, responder en_route",
+    params(("id" = i64, Path, description = "Assignment id (a positive integer)")),
+    responses(
+        (status = 200, description = "The assignment and the responder", body = schemas::DutyChange),
+        (status = 400, description = "Invalid id", body = schemas::ErrorBody),
+        (status = 404, description = "Unknown assignment", body = schemas::ErrorBody),
+        (status = 409, description = "Not dispatched any more", body = schemas::ErrorBody),
+        (status = 503, description = "Database busy or unreachable; retry", body = schemas::ErrorBody),
+    )
+)]
 pub async fn ack(
     State(st): State<AppState>,
     Path(id): Path<String>,
@@ -699,6 +901,21 @@ pub async fn ack(
 
 /// `POST /api/v1/assignments/{id}/decline`: frees the responder and offers
 /// the incident to the next candidate.
+#[utoipa::path(
+    post,
+    path = "/api/v1/assignments/{id}/decline",
+    tag = "dispatch",
+    summary = "Decline a dispatch",
+    description = "The responder is available again; the incident is offered to the next closest available responder of the same type.",
+    params(("id" = i64, Path, description = "Assignment id (a positive integer)")),
+    responses(
+        (status = 200, description = "The declined assignment, any re-offer, and the responders", body = schemas::DutyChange),
+        (status = 400, description = "Invalid id", body = schemas::ErrorBody),
+        (status = 404, description = "Unknown assignment", body = schemas::ErrorBody),
+        (status = 409, description = "Not open any more", body = schemas::ErrorBody),
+        (status = 503, description = "Database busy or unreachable; retry", body = schemas::ErrorBody),
+    )
+)]
 pub async fn decline(
     State(st): State<AppState>,
     Path(id): Path<String>,
@@ -709,11 +926,39 @@ pub async fn decline(
 }
 
 /// `GET /api/v1/stats/positions`: position ingest counters since start.
+#[utoipa::path(
+    get,
+    path = "/api/v1/stats/positions",
+    tag = "responders",
+    summary = "Position ingest counters since start",
+    description = "Accepted, rejected by filter, unknown responder, invalid, dropped track points, flushes.",
+    responses(
+        (status = 200, description = "Counters", body = schemas::PositionStats),
+    )
+)]
 pub async fn position_stats(State(st): State<AppState>) -> Json<Value> {
     Json(st.world.position_counters().to_json())
 }
 
 /// `GET /api/v1/responders/{id}/track?from=&to=`: the downsampled track.
+#[utoipa::path(
+    get,
+    path = "/api/v1/responders/{id}/track",
+    tag = "responders",
+    summary = "The downsampled track as a LineString Feature with times",
+    description = "One point per 30 s or 100 m, from PostGIS.",
+    params(
+        ("id" = String, Path, description = "Responder id"),
+        ("from" = Option<DateTime<Utc>>, Query, description = "RFC 3339; default 24 hours before `to`"),
+        ("to" = Option<DateTime<Utc>>, Query, description = "RFC 3339; default now"),
+    ),
+    responses(
+        (status = 200, description = "The track", body = schemas::Track),
+        (status = 400, description = "Invalid or unknown query parameter", body = schemas::ErrorBody),
+        (status = 404, description = "Unknown responder (field `id`)", body = schemas::ErrorBody),
+        (status = 503, description = "Database busy or unreachable; retry", body = schemas::ErrorBody),
+    )
+)]
 pub async fn track(
     State(st): State<AppState>,
     Path(id): Path<String>,

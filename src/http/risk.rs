@@ -10,9 +10,10 @@ use geo::BoundingRect;
 use h3o::{CellIndex, LatLng, Resolution};
 use serde_json::{json, Value};
 
+use super::schemas;
 use super::{ApiError, AppState};
 use crate::domain::{Bbox, Position};
-use crate::live::{heat_body, HeatWant};
+use crate::live::{heat_body, HeatOut, HeatWant};
 use crate::risk::heat::{Heat, Surface};
 use crate::risk::hotspots::{self, EmergingParams, Weighting};
 
@@ -218,6 +219,27 @@ fn parent(cell: i64, res: u8) -> Option<CellIndex> {
 /// `GET /api/v1/heat?bbox=&res=&category=&surface=&at=&area=&boundary=1`.
 /// From the live surface; an `at` more than a minute in the past is
 /// computed exactly from PostGIS instead (incidents reported by then).
+#[utoipa::path(
+    get,
+    path = "/api/v1/heat",
+    tag = "risk",
+    summary = "Decayed incident intensity on H3 cells (res 7–10)",
+    description = "Live surface (24 h half-life) or risk surface (30 days), per category or overall; updated per incident in the live world. An `at` more than a minute in the past is computed exactly from PostGIS. Unknown query parameters are refused.",
+    params(
+        ("bbox" = Option<String>, Query, description = "w,s,e,n WGS-84 (default: the district's box)"),
+        ("res" = Option<u8>, Query, description = "H3 resolution 7 to 10, default 8"),
+        ("category" = Option<String>, Query, description = "Only this category (default: all)"),
+        ("surface" = Option<String>, Query, description = "`live` (default) or `risk`"),
+        ("at" = Option<DateTime<Utc>>, Query, description = "RFC 3339, at most a year ahead (default now)"),
+        ("area" = Option<String>, Query, description = "`township:CODE`, `station:CODE` or `grid:CODE`: only cells whose centre is in that area"),
+        ("boundary" = Option<String>, Query, description = "`1` or `true`: include each cell's hexagon"),
+    ),
+    responses(
+        (status = 200, description = "The surface in the box", body = HeatOut),
+        (status = 400, description = "Invalid or unknown query parameter (field names it)", body = schemas::ErrorBody),
+        (status = 503, description = "Database busy or unreachable (past `at`); retry", body = schemas::ErrorBody),
+    )
+)]
 pub async fn heat(
     State(st): State<AppState>,
     Query(q): Query<HashMap<String, String>>,
@@ -356,6 +378,28 @@ async fn counts(
 /// `GET /api/v1/hotspots?bbox=&area=&res=&from=&to=&category=&k=&all=`:
 /// Getis-Ord Gi* over the study cells (every cell of the area, zeros
 /// included), binary k-ring weights with the cell itself, BH-FDR bins.
+#[utoipa::path(
+    get,
+    path = "/api/v1/hotspots",
+    tag = "risk",
+    summary = "Getis-Ord Gi* hot and cold spots over H3 cells",
+    description = "Every H3 cell of the study area (zeros included), binary k-ring weights with the cell itself, two-sided p, Benjamini-Hochberg FDR, bins ±1/±2/±3 (90/95/99 %), and the top repeat places. `from` defaults to 30 days before `to`. Unknown query parameters are refused.",
+    params(
+        ("bbox" = Option<String>, Query, description = "w,s,e,n WGS-84 (default: the district's box)"),
+        ("area" = Option<String>, Query, description = "`township:CODE`, `station:CODE` or `grid:CODE`: only cells whose centre is in that area"),
+        ("res" = Option<u8>, Query, description = "H3 resolution 7 to 10, default 9"),
+        ("from" = Option<DateTime<Utc>>, Query, description = "RFC 3339, before `to`; the period spans at most three years"),
+        ("to" = Option<DateTime<Utc>>, Query, description = "RFC 3339, default now"),
+        ("category" = Option<String>, Query, description = "Only this category (default: all)"),
+        ("k" = Option<u32>, Query, description = "k-ring weights: 1 (default), 2 or 3 rings"),
+        ("all" = Option<String>, Query, description = "`1` or `true`: list every study cell"),
+    ),
+    responses(
+        (status = 200, description = "The Gi* statistics", body = schemas::Hotspots),
+        (status = 400, description = "Invalid or unknown query parameter, or a box too large for the resolution (field names it)", body = schemas::ErrorBody),
+        (status = 503, description = "Database busy or unreachable, or the computation failed; retry", body = schemas::ErrorBody),
+    )
+)]
 pub async fn hotspots(
     State(st): State<AppState>,
     Query(q): Query<HashMap<String, String>>,
@@ -434,6 +478,29 @@ pub async fn hotspots(
 
 /// `GET /api/v1/hotspots/emerging?…&step=day|week`: Gi* per period and an
 /// emerging-hotspot class per cell (Mann-Kendall trend of its z-scores).
+#[utoipa::path(
+    get,
+    path = "/api/v1/hotspots/emerging",
+    tag = "risk",
+    summary = "Emerging-hotspot classes over a series of periods",
+    description = "New, consecutive, intensifying, persistent, diminishing, sporadic, oscillating, historical; hot and cold; with a Mann-Kendall trend test per cell. Whole steps laid back from `to` (2 to 104); `from` defaults to 12 weeks before `to`. Unknown query parameters are refused.",
+    params(
+        ("bbox" = Option<String>, Query, description = "w,s,e,n WGS-84 (default: the district's box)"),
+        ("area" = Option<String>, Query, description = "`township:CODE`, `station:CODE` or `grid:CODE`: only cells whose centre is in that area"),
+        ("res" = Option<u8>, Query, description = "H3 resolution 7 to 10, default 9"),
+        ("from" = Option<DateTime<Utc>>, Query, description = "RFC 3339, before `to`; the period spans at most three years"),
+        ("to" = Option<DateTime<Utc>>, Query, description = "RFC 3339, default now"),
+        ("category" = Option<String>, Query, description = "Only this category (default: all)"),
+        ("k" = Option<u32>, Query, description = "k-ring weights: 1 (default), 2 or 3 rings"),
+        ("all" = Option<String>, Query, description = "`1` or `true`: list every study cell"),
+        ("step" = Option<String>, Query, description = "`week` (default) or `day`"),
+    ),
+    responses(
+        (status = 200, description = "Periods, class counts and classified cells", body = schemas::Emerging),
+        (status = 400, description = "Invalid or unknown query parameter (field names it)", body = schemas::ErrorBody),
+        (status = 503, description = "Database busy or unreachable, or the computation failed; retry", body = schemas::ErrorBody),
+    )
+)]
 pub async fn emerging(
     State(st): State<AppState>,
     Query(q): Query<HashMap<String, String>>,
@@ -532,6 +599,26 @@ pub async fn emerging(
 /// the last `days` counts towards the k-ring neighbourhood mean
 /// ((n + k·m)/(1 + k), k = 1) — the model that beat naive counts and KDE on
 /// real police data (docs/FORECAST.md), on H3 cells here.
+#[utoipa::path(
+    get,
+    path = "/api/v1/forecast",
+    tag = "risk",
+    summary = "Expected incidents per H3 cell in the next `days`",
+    description = "Empirical-Bayes shrinkage of the last `days` counts towards the cell's first-ring mean, k = 1 (the model that beat naive counts and KDE on police.uk data, docs/FORECAST.md). Unknown query parameters are refused.",
+    params(
+        ("bbox" = Option<String>, Query, description = "w,s,e,n WGS-84 (default: the district's box)"),
+        ("area" = Option<String>, Query, description = "`township:CODE`, `station:CODE` or `grid:CODE`: only cells whose centre is in that area"),
+        ("res" = Option<u8>, Query, description = "H3 resolution 7 to 10, default 9"),
+        ("category" = Option<String>, Query, description = "Only this category (default: all)"),
+        ("days" = Option<i64>, Query, description = "1 to 365, default 28"),
+        ("all" = Option<String>, Query, description = "`1` or `true`: list every study cell, also those scoring 0"),
+    ),
+    responses(
+        (status = 200, description = "Scores, highest first", body = schemas::Forecast),
+        (status = 400, description = "Invalid or unknown query parameter (field names it)", body = schemas::ErrorBody),
+        (status = 503, description = "Database busy or unreachable; retry", body = schemas::ErrorBody),
+    )
+)]
 pub async fn forecast(
     State(st): State<AppState>,
     Query(q): Query<HashMap<String, String>>,

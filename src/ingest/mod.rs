@@ -139,7 +139,8 @@ pub struct PipelineStats {
     pub publish_ns: AtomicU64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = PipelineStats)]
 pub struct PipelineStatsOut {
     pub records: u64,
     pub created: u64,
@@ -466,5 +467,33 @@ async fn publish(inner: &Inner, stored: &[Stored]) {
         let t = Instant::now();
         world.committed(fresh).await;
         add_ns(&stats.publish_ns, t);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Personal data never reaches a log line through `{:?}`.
+    #[test]
+    fn debug_output_redacts_people() {
+        let p = PartyIn {
+            role: "caller".into(),
+            name: Some("王建国".into()),
+            phone: Some("13805761234".into()),
+            id_no: Some("331003198001010019".into()),
+        };
+        let rec = sources::parse_record(
+            sources::SourceSystem::Police110,
+            &serde_json::json!({"JJDBH": "J1", "BJSJ": "2026-03-18 08:00:00", "BJDH": "13805761234",
+                                "BJRXM": "王建国", "SFDZ": "院桥镇", "BJNR": "我是王建国，电话13805761234"}),
+            "2026-03-19T00:00:00Z".parse().unwrap(),
+        )
+        .unwrap();
+        for text in [format!("{p:?}"), format!("{rec:?}")] {
+            for clear in ["13805761234", "331003198001010019", "王建国"] {
+                assert!(!text.contains(clear), "{clear} in {text}");
+            }
+        }
     }
 }

@@ -147,7 +147,8 @@ pub struct HeatWant {
 }
 
 /// One heat cell on the wire.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+#[schema(as = HeatCell)]
 pub struct HeatCellOut {
     pub h3: String,
     pub lon: f64,
@@ -160,7 +161,8 @@ pub struct HeatCellOut {
 
 /// The heat snapshot/REST body for a box: `{res, surface, category,
 /// half_life_s, at, max_intensity, cells}` (serialised straight from structs).
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+#[schema(as = Heat)]
 pub struct HeatOut {
     pub res: u8,
     pub surface: &'static str,

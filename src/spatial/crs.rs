@@ -148,6 +148,19 @@ mod tests {
         assert!(haversine_m(w1, w2, e1, e2) < 0.5);
     }
 
+    /// Reference pairs published with wandergis/coordtransform (and used by
+    /// hutool's tests), and Beijing railway station read off both maps.
+    #[test]
+    fn bd09_reference_pairs_within_a_metre() {
+        let (g1, g2) = bd09_to_gcj02(116.404, 39.915);
+        assert!(haversine_m(g1, g2, 116.39762729119315, 39.90865673957631) < 0.01);
+        let (b1, b2) = gcj02_to_bd09(116.404, 39.915);
+        assert!(haversine_m(b1, b2, 116.41036949371029, 39.92133699351021) < 0.01);
+        // GCJ-02 (39.90245, 116.42703) ↔ BD-09 (39.90851, 116.43351), 5 decimals (≈ 1 m)
+        let (g1, g2) = bd09_to_gcj02(116.43351, 39.90851);
+        assert!(haversine_m(g1, g2, 116.42703, 39.90245) < 1.5, "{g1},{g2}");
+    }
+
     #[test]
     fn outside_china_untouched() {
         assert_eq!(wgs84_to_gcj02(-1.5, 53.8), (-1.5, 53.8));

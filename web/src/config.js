@@ -23,14 +23,36 @@ export const SOURCES = [
   ['maodiao', '矛调'],
   ['grid', '基层治理四平台'],
   ['station', '站所自建'],
+  ['sensor', '物联感知'],
+  ['eido', 'EIDO'],
   ['sifa', '司法'],
   ['other', '其他'],
 ];
 export const SOURCE_NAME = Object.fromEntries(SOURCES);
 export const SOURCE_SHORT = {
   '110': '110', '12345': '12345', xinfang: '信访', maodiao: '矛调',
-  grid: '四平台', station: '站所', sifa: '司法', other: '其他',
+  grid: '四平台', station: '站所', sensor: '物联', eido: 'EIDO', sifa: '司法', other: '其他',
 };
+// Labels of the wall's per-source counters (10 tiles, 5 a row: short enough not to be clipped).
+export const SOURCE_COUNTER = {
+  '110': '110接处警', '12345': '12345热线', xinfang: '信访', maodiao: '矛调', grid: '四平台',
+  station: '站所自建', sensor: '物联感知', eido: 'EIDO', sifa: '司法', other: '其他',
+};
+
+// Classification tags (GET /api/v1/taxonomy `tags` wins; this is the fallback until it answers).
+export const TAG_LABEL = {
+  elderly: '涉老年人', minor: '涉未成年人', disabled: '涉残疾人', mental: '涉精神障碍',
+  repeat_caller: '重复报警/反映', enterprise: '涉企', weapon: '涉刀械枪支', injury: '有人受伤',
+  night: '夜间', group: '涉多人/群体', threat_extreme: '扬言极端', domestic: '涉家庭/婚恋', drunk: '涉酒',
+};
+// Chip tone per tag: danger (red), care (vulnerable people, amber), plain (slate).
+export const TAG_TONE = {
+  weapon: 'danger', injury: 'danger', threat_extreme: 'danger', group: 'danger',
+  elderly: 'care', minor: 'care', disabled: 'care', mental: 'care', domestic: 'care', repeat_caller: 'care',
+};
+// Unlocated incidents (未定位事件): how far back and how many the wall fetches and keeps.
+export const UNLOCATED_SINCE_MS = 72 * 3600 * 1000;
+export const UNLOCATED_MAX = 200;
 export const PRIORITY_NAME = { 1: '一级', 2: '二级', 3: '三级', 4: '四级' };
 
 // District bbox [w, s, e, n]; replaced by the boundary layer's own bbox once loaded.

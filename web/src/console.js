@@ -16,6 +16,7 @@ import {
   EMPTY, emptyStyle, DISTRICT_BOUNDS, fetchLayers, addStaticLayers, createLabels, pxFn, PRIO_COLOR_EXPR, prioColorOf,
 } from './basemap.js';
 import { ResponderStore, AssignmentBook, addResponderLayers } from './responders.js';
+import { leafOf, isLocated } from './incident-info.js';
 
 const $ = (id) => document.getElementById(id);
 const esc = (s) => String(s ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[c]));
@@ -280,10 +281,13 @@ function flush() {
   if (!mapReady) { scheduleFlush(); return; }
   lastFlush = Date.now();
   const src = map.getSource('incidents');
-  const all = () => ({ type: 'FeatureCollection', features: [...state.incidents.values()].map(drawn) });
+  // unlocated incidents (geometry null) stay in the queue but never go into the map source
+  const all = () => ({ type: 'FeatureCollection', features: [...state.incidents.values()].filter(isLocated).map(drawn) });
   if (pending.reset) src.setData(all());
   else if (pending.add.size || pending.remove.size) {
-    try { src.updateData({ add: [...pending.add.values()].map(drawn), remove: [...pending.remove] }); } catch (e) { console.warn(e); src.setData(all()); }
+    const add = [...pending.add.values()];
+    const remove = [...pending.remove, ...add.filter((f) => !isLocated(f)).map((f) => f.id)];
+    try { src.updateData({ add: add.filter(isLocated).map(drawn), remove }); } catch (e) { console.warn(e); src.setData(all()); }
   }
   pending.reset = false; pending.add.clear(); pending.remove.clear();
   if (rsp.dirty) { rsp.flush(map); renderCandidateStatus(); }
@@ -315,7 +319,8 @@ function queueRow(f) {
     : '<span class="q-tag q-wait">待派</span>';
   return `<div class="q-l1">
       <span class="prio">${p.priority ? esc(PRIORITY_NAME[p.priority] || `P${p.priority}`) : '未定级'}</span>
-      <span class="cat">${esc(p.category || '未分类')}</span>
+      <span class="cat">${esc(p.category || leafOf(p) || '未分类')}${leafOf(p) && leafOf(p) !== p.category ? `<span class="leaf"> · ${esc(leafOf(p))}</span>` : ''}</span>
+      ${isLocated(f) ? '' : '<span class="q-tag q-unloc" title="地址未能定位，地图上无点位">未定位</span>'}
       <span class="badge src src-${esc(p.source)}" title="${esc(SOURCE_NAME[p.source] || '')}">${esc(SOURCE_SHORT[p.source] || p.source || '其他')}</span>
       ${p.demo ? '<span class="badge demo">演示</span>' : ''}
       <span class="q-age" data-t="${incTime(f)}"></span>
@@ -416,6 +421,14 @@ function clearSelection() {
 
 async function loadCandidates(id, { keepMsg = false } = {}) {
   const token = ++selToken;
+  const inc = findIncident(id);
+  if (inc && !isLocated(inc)) {
+    // no position (the address could not be geocoded): nothing to rank distances from
+    setCandidates(id, []);
+    $('cand-sub').textContent = '未定位';
+    showMsg('warn', '该事件地址未能定位，无法推荐警力：请先核实位置（可在大屏“未定位事件”查看）');
+    return;
+  }
   $('cand-sub').textContent = '查询中…';
   $('cand-sec').hidden = false;
   try {
@@ -487,7 +500,7 @@ function renderRecHeader() {
   $('rec-sub').textContent = `警情 #${f.id}`;
   const html = `<div class="ic-l1" style="--c:${prioColorOf(p.priority)}">
       <span class="prio">${p.priority ? esc(PRIORITY_NAME[p.priority] || `P${p.priority}`) : '未定级'}</span>
-      <span class="ic-cat">${esc(p.category || '未分类')}</span>
+      <span class="ic-cat">${esc(p.category || '未分类')}${leafOf(p) && leafOf(p) !== p.category ? ` · ${esc(leafOf(p))}` : ''}</span>
       <span class="badge src src-${esc(p.source)}">${esc(SOURCE_SHORT[p.source] || p.source || '其他')}</span>
       <span class="ic-time">${p.received_at ? esc(timeText(new Date(p.received_at))) : ''}</span>
     </div>

@@ -4,8 +4,11 @@ import './style.css';
 import {
   PALETTE, SOURCES, SOURCE_NAME, SOURCE_SHORT, PRIORITY_NAME, DISTRICT_BBOX,
   MAX_INCIDENTS, MAX_LIST_ROWS, FLUSH_MS, PANEL_MS, FLASH_MS, TZ,
-  RESPONDER_STATUS, ASSIGNED_RING, NOTICE_MS,
+  RESPONDER_STATUS, ASSIGNED_RING, NOTICE_MS, SOURCE_COUNTER, UNLOCATED_SINCE_MS, UNLOCATED_MAX,
 } from './config.js';
+import {
+  loadTaxonomy, taxonomy, detailHtml, tagChips, tagsOf, leafOf, isLocated, sourceLabel,
+} from './incident-info.js';
 import { bboxOf } from './geo.js';
 import { IncidentStream, streamUrl } from './stream.js';
 import {
@@ -35,6 +38,11 @@ const state = {
   heat: null,             // heat overlay state (on, res, cells Map h3 → cell, scale, messages, fetched)
   heatDisplayed: null,    // h3 → decayed intensity now
   toggleHeat: null,       // (on?) → the same path as the H key
+  unlocated: new Map(),   // id → Feature with geometry null (未定位事件: listed, never on the map)
+  unlocatedFetched: false, // GET /api/v1/incidents?located=false answered at least once
+  detailId: null,         // incident whose detail (popup / card) is open
+  showDetail: null,       // (id) → open an incident's detail, as a click on its row / point does
+  taxonomy,               // GET /api/v1/taxonomy (tag labels), fetched once
 };
 window.lianqin = state;
 const rsp = new ResponderStore();
@@ -95,7 +103,7 @@ new ResizeObserver(() => map.resize()).observe($('map'));
 
 const layerData = state.layers;
 const px = pxFn();
-const { addLabels: addLabelsTo, declutter } = createLabels(map, { obstacles: () => document.querySelectorAll('.legend') });
+const { addLabels: addLabelsTo, declutter } = createLabels(map, { obstacles: () => document.querySelectorAll('.legend, .unloc, .map-note') });
 const addLabels = () => addLabelsTo(layerData);
 
 // ---------------------------------------------------------------- heat overlay (?heat=1, key H)
@@ -160,7 +168,9 @@ function applySnapshot(seq, fc) {
   pending.add.clear();
   pending.remove.clear();
   pending.reset = true;
-  const feats = (fc.features || []).map(normalize).filter(Boolean);
+  const all = (fc.features || []).map(normalize).filter(Boolean);
+  for (const f of all) if (!isLocated(f)) addUnlocated(f);
+  const feats = all.filter(isLocated);
   feats.sort((a, b) => recv(a) - recv(b));
   for (const f of feats.slice(-MAX_INCIDENTS)) state.incidents.set(f.id, f);
   state.lastSeq = seq;
@@ -170,6 +180,15 @@ function applySnapshot(seq, fc) {
 function applyIncident(seq, feature, isNew = true) {
   const f = normalize(feature);
   if (!f) return;
+  if (!isLocated(f)) {
+    // no position (address not geocoded): the 未定位事件 panel only, never the map source
+    state.lastSeq = seq;
+    if (state.incidents.delete(f.id)) { pending.add.delete(f.id); pending.remove.add(f.id); }
+    addUnlocated(f, isNew);
+    scheduleFlush();
+    return;
+  }
+  if (state.unlocated.delete(f.id)) unlocDirty = true; // it has a position now
   const existed = state.incidents.has(f.id);
   state.incidents.delete(f.id); // re-insert so Map order = arrival order
   state.incidents.set(f.id, f);
@@ -183,6 +202,7 @@ function applyIncident(seq, feature, isNew = true) {
     pending.remove.add(oldest);
   }
   if (isNew && !existed) flashes.push({ id: f.id, coords: f.geometry?.coordinates });
+  if (String(state.detailId) === String(f.id)) refreshDetail();
   scheduleFlush();
 }
 
@@ -225,7 +245,7 @@ function flush() {
   if (!mapReady) { scheduleFlush(); return; }
   lastFlush = Date.now();
   const src = map.getSource('incidents');
-  const all = () => ({ type: 'FeatureCollection', features: [...state.incidents.values()].map(drawn) });
+  const all = () => ({ type: 'FeatureCollection', features: [...state.incidents.values()].filter(isLocated).map(drawn) });
   if (pending.reset) {
     src.setData(all());
   } else if (pending.add.size || pending.remove.size) {
@@ -242,6 +262,7 @@ function flush() {
   renderList();
   renderCounts();
   renderForce();
+  if (unlocDirty) renderUnlocated();
 }
 
 // new-arrival pulse: a short-lived DOM ring over the map (cheap, no continuous repaint)
@@ -276,13 +297,13 @@ function rowHtml(f) {
   return `<div class="inc-l1">
       <span class="badge src src-${esc(p.source)}" title="${esc(SOURCE_NAME[p.source] || p.source || '')}">${esc(SOURCE_SHORT[p.source] || p.source || '其他')}</span>
       <span class="prio">${prio ? esc(PRIORITY_NAME[prio] || `P${prio}`) : '未定级'}</span>
-      <span class="cat">${esc(p.category || '未分类')}</span>
+      <span class="cat">${esc(p.category || leafOf(p) || '未分类')}${leafOf(p) && leafOf(p) !== p.category ? `<span class="leaf"> · ${esc(leafOf(p))}</span>` : ''}</span>
       ${p.demo ? '<span class="badge demo">演示</span>' : ''}
       ${assignedBadge(f.id)}
       <span class="time" title="${esc(t || '')}">${d && !Number.isNaN(d.getTime()) ? esc(timeText(d)) : '--:--:--'}</span>
     </div>
     <div class="inc-l2">${esc(where)}${where && desc ? ' · ' : ''}<span class="desc">${esc(desc)}</span></div>
-    <div class="inc-l3">${esc(j.township_name || '辖区未定')}${j.station_name ? ` · ${esc(j.station_name)}` : ''}${j.grid_name ? ` · ${esc(j.grid_name)}` : ''}${j.post_name ? ` · ${esc(j.post_name)}` : ''}</div>`;
+    <div class="inc-l3">${tagChips(tagsOf(p), { max: 3 })}${p.geocode?.matched ? '<span class="approx" title="由地址定位，点位为近似位置">地址定位</span>' : ''}<span class="jur">${esc(j.township_name || '辖区未定')}${j.station_name ? ` · ${esc(j.station_name)}` : ''}${j.grid_name ? ` · ${esc(j.grid_name)}` : ''}${j.post_name ? ` · ${esc(j.post_name)}` : ''}</span></div>`;
 }
 
 function assignedBadge(id) {
@@ -311,6 +332,7 @@ function renderList() {
       row = { f, li };
       rowCache.set(f.id, row);
     }
+    row.li.classList.toggle('selected', String(state.detailId) === String(f.id));
     const want = prev ? prev.nextSibling : list.firstChild;
     if (want !== row.li) list.insertBefore(row.li, want);
     prev = row.li;
@@ -352,7 +374,7 @@ function renderCounts() {
     total = base.total;
   }
   const above = base ? base.max_id : -Infinity;
-  for (const f of state.incidents.values()) {
+  for (const f of [...state.incidents.values(), ...state.unlocated.values()]) {
     if (base && !(f.properties.id > above)) continue;
     const t = f.properties.received_at || f.properties.reported_at;
     if (!t || dayKey(new Date(t)) !== today) continue;
@@ -360,9 +382,172 @@ function renderCounts() {
     counts[k] += 1; total += 1;
   }
   $('today-total').textContent = String(total);
-  $('counts').innerHTML = SOURCES.map(([k, name]) => `<div class="cnt src-${k}${counts[k] ? '' : ' zero'}"><span class="cnt-n">${counts[k]}</span><span class="cnt-name">${esc(name)}</span></div>`).join('');
+  $('counts').innerHTML = SOURCES.map(([k, name]) => `<div class="cnt src-${k}${counts[k] ? '' : ' zero'}" data-source="${k}" title="${esc(name)}"><span class="cnt-n">${counts[k]}</span><span class="cnt-name">${esc(SOURCE_COUNTER[k] || name)}</span></div>`).join('');
 }
 refreshTodayStats();
+
+// ---------------------------------------------------------------- 未定位事件 (incidents without a position)
+// Fed by GET /api/v1/incidents?located=false (last 72 h) at start and after every (re)connect, and by
+// stream messages whose feature has located === false (delivered whatever the bbox). Never on the map.
+let unlocDirty = true;
+const unlocNew = new Map(); // id → time it arrived live (row flash)
+
+function addUnlocated(f, live = false) {
+  const had = state.unlocated.has(f.id);
+  state.unlocated.set(f.id, f);
+  if (live && !had) unlocNew.set(f.id, Date.now());
+  if (state.unlocated.size > UNLOCATED_MAX) {
+    const oldest = [...state.unlocated.values()].sort((a, b) => recv(a) - recv(b) || a.id - b.id)
+      .slice(0, state.unlocated.size - UNLOCATED_MAX);
+    for (const o of oldest) state.unlocated.delete(o.id);
+  }
+  unlocDirty = true;
+  if (String(state.detailId) === String(f.id)) refreshDetail();
+}
+
+async function fetchUnlocated() {
+  const since = new Date(Date.now() - UNLOCATED_SINCE_MS).toISOString();
+  try {
+    const r = await fetch(`./api/v1/incidents?located=false&since=${encodeURIComponent(since)}&limit=${UNLOCATED_MAX}`, { cache: 'no-store' });
+    if (!r.ok) throw new Error(`HTTP ${r.status}`);
+    const fc = await r.json();
+    for (const f of (fc.features || []).map(normalize).filter(Boolean)) if (!isLocated(f)) addUnlocated(f);
+    state.unlocatedFetched = true;
+    $('unloc').classList.remove('unloc-err');
+  } catch (e) {
+    console.warn('[unlocated]', e);
+    state.errors.push(`unlocated: ${e.message || e}`);
+    $('unloc').classList.add('unloc-err');
+  }
+  unlocDirty = true;
+  scheduleFlush();
+}
+
+function unlocRowHtml(f) {
+  const p = f.properties;
+  const t = p.received_at || p.reported_at;
+  const d = t ? new Date(t) : null;
+  const leaf = leafOf(p);
+  return `<div class="ul-l1">
+      <span class="badge src src-${esc(p.source)}" title="${esc(sourceLabel(p))}">${esc(SOURCE_SHORT[p.source] || p.source_label || p.source || '其他')}</span>
+      <span class="ul-leaf">${esc(leaf || p.category || '未分类')}</span>
+      <span class="ul-time" title="${esc(t || '')}">${d && !Number.isNaN(d.getTime()) ? esc(timeText(d)) : '--:--:--'}</span>
+    </div>
+    <div class="ul-l2" title="${esc([p.address, p.description].filter(Boolean).join(' · '))}"><span class="ul-addr">${p.address ? esc(p.address) : '<span class="ul-none">（无地址）</span>'}</span>${p.description ? `<span class="ul-desc"> · ${esc(p.description)}</span>` : ''}</div>`;
+}
+
+const unlocRows = new Map(); // id → { f, li }
+function renderUnlocated() {
+  unlocDirty = false;
+  const now = Date.now();
+  for (const [id, at] of unlocNew) if (now - at > FLASH_MS) unlocNew.delete(id);
+  const items = [...state.unlocated.values()].sort((a, b) => recv(b) - recv(a) || b.id - a.id);
+  const list = $('unloc-list');
+  const keep = new Set();
+  let prev = null;
+  for (const f of items) {
+    keep.add(f.id);
+    let row = unlocRows.get(f.id);
+    if (!row || row.f !== f) {
+      const li = row?.li || document.createElement('li');
+      li.className = `ul${unlocNew.has(f.id) ? ' ul-new' : ''}`;
+      li.dataset.id = String(f.id);
+      li.dataset.sourceId = String(f.properties.source_id ?? '');
+      li.style.setProperty('--c', prioColorOf(f.properties.priority));
+      li.innerHTML = unlocRowHtml(f);
+      row = { f, li };
+      unlocRows.set(f.id, row);
+    }
+    row.li.classList.toggle('selected', String(state.detailId) === String(f.id));
+    const want = prev ? prev.nextSibling : list.firstChild;
+    if (want !== row.li) list.insertBefore(row.li, want);
+    prev = row.li;
+  }
+  for (const [id, row] of unlocRows) if (!keep.has(id)) { row.li.remove(); unlocRows.delete(id); }
+  $('unloc-count').textContent = String(items.length);
+  $('unloc').classList.toggle('has-items', items.length > 0);
+  $('unloc-empty').hidden = items.length > 0;
+  const h = $('unloc').offsetHeight;
+  if (h !== unlocHeight) { unlocHeight = h; if (mapReady) declutter(); } // township labels step aside
+}
+let unlocHeight = -1;
+
+function setUnlocCollapsed(collapsed) {
+  $('unloc').classList.toggle('collapsed', collapsed);
+  $('unloc-hd').setAttribute('aria-expanded', String(!collapsed));
+  try { localStorage.setItem('lianqin.wall.unlocCollapsed', collapsed ? '1' : '0'); } catch { /* private mode */ }
+  declutter();
+}
+$('unloc-hd').addEventListener('click', () => setUnlocCollapsed(!$('unloc').classList.contains('collapsed')));
+try { if (localStorage.getItem('lianqin.wall.unlocCollapsed') === '1') setUnlocCollapsed(true); } catch { /* private mode */ }
+
+// ---------------------------------------------------------------- incident detail (popup on the map; card when unlocated)
+let popup = null;
+const findAny = (id) => {
+  for (const m of [state.incidents, state.unlocated]) {
+    const f = m.get(id) ?? m.get(Number(id)) ?? m.get(String(id));
+    if (f) return f;
+  }
+  return null;
+};
+
+function dropPopup() {
+  const old = popup;
+  popup = null;
+  old?.remove();
+}
+
+function closeDetail() {
+  state.detailId = null;
+  dropPopup();
+  $('detail-card').hidden = true;
+  $('detail-body').innerHTML = '';
+  for (const li of document.querySelectorAll('.inc.selected, .ul.selected')) li.classList.remove('selected');
+}
+
+function showDetail(id) {
+  const f = findAny(id);
+  if (!f) return false;
+  state.detailId = f.id;
+  for (const li of document.querySelectorAll('.inc.selected, .ul.selected')) li.classList.remove('selected');
+  document.querySelector(`#incident-list li[data-id="${CSS.escape(String(f.id))}"]`)?.classList.add('selected');
+  document.querySelector(`#unloc-list li[data-id="${CSS.escape(String(f.id))}"]`)?.classList.add('selected');
+  const html = detailHtml(f, { fmtTime: timeText, assigned: assignedBadge(f.id) });
+  if (isLocated(f) && mapReady) {
+    $('detail-card').hidden = true;
+    dropPopup();
+    const pp = new maplibregl.Popup({ closeButton: true, closeOnClick: false, className: 'inc-popup', maxWidth: 'none', offset: 14, focusAfterOpen: false })
+      .setLngLat(f.geometry.coordinates).setHTML(html).addTo(map);
+    pp.getElement().style.setProperty('--c', prioColorOf(f.properties.priority));
+    pp.on('close', () => { if (popup === pp) closeDetail(); }); // its own × button
+    popup = pp;
+  } else {
+    dropPopup();
+    $('detail-body').innerHTML = html;
+    $('detail-card').style.setProperty('--c', prioColorOf(f.properties.priority));
+    $('detail-card').hidden = false;
+  }
+  return true;
+}
+state.showDetail = showDetail;
+state.closeDetail = closeDetail;
+
+function refreshDetail() {
+  if (state.detailId === null) return;
+  const id = state.detailId;
+  if (!showDetail(id)) closeDetail();
+}
+
+$('detail-close').addEventListener('click', closeDetail);
+$('incident-list').addEventListener('click', (e) => {
+  const li = e.target.closest('li.inc');
+  if (li) showDetail(li.dataset.id);
+});
+$('unloc-list').addEventListener('click', (e) => {
+  const li = e.target.closest('li.ul');
+  if (li) showDetail(li.dataset.id);
+});
+window.addEventListener('keydown', (e) => { if (e.key === 'Escape') closeDetail(); });
 
 // ---------------------------------------------------------------- 警力态势 (counts by status, from the features held)
 function renderForce() {
@@ -464,6 +649,7 @@ const stream = new IncidentStream({
   handlers: {
     onMessage: () => { state.lastMessageAt = Date.now(); },
     onSnapshot: (seq, fc, msg) => {
+      fetchUnlocated(); // the snapshot holds located incidents only; (re)connected: catch up on the rest
       if (heat.state.on && msg.heat) heat.onSnapshot(msg.heat);
       rsp.snapshot(msg.responders || EMPTY);
       book.snapshot(Array.isArray(msg.assignments) ? msg.assignments : []);
@@ -489,6 +675,14 @@ const stream = new IncidentStream({
 });
 
 async function boot() {
+  loadTaxonomy().then(() => {
+    // tag labels arrived: re-render rows, the unlocated list and an open detail in place
+    for (const row of rowCache.values()) row.f = null;
+    for (const row of unlocRows.values()) row.f = null;
+    unlocDirty = true;
+    refreshDetail();
+    scheduleFlush();
+  });
   const errs = await fetchLayers(layerData);
   if (errs.length) { const el = $('layer-errors'); el.hidden = false; el.textContent = errs.join('；'); }
   const bb = layerData.boundary && bboxOf(layerData.boundary);
@@ -507,6 +701,12 @@ async function boot() {
   addStaticLayers(map, layerData, px);
   addLiveLayers();
   mapReady = true;
+  // the wall PC's mouse: a click on an incident point opens its detail, elsewhere closes it
+  map.on('click', (e) => {
+    const r = 6;
+    const hit = map.queryRenderedFeatures([[e.point.x - r, e.point.y - r], [e.point.x + r, e.point.y + r]], { layers: ['incidents-circle'] })[0];
+    if (hit) showDetail(hit.properties.id); else closeDetail();
+  });
   if (bb) map.fitBounds([[bb[0], bb[1]], [bb[2], bb[3]]], { padding: { top: 40, bottom: 40, left: 40, right: 40 }, duration: 0 });
   addLabels();
   heat.setOn(heat.state.on);
