@@ -370,7 +370,7 @@ mod tests {
             toml::from_str("listen = \"0.0.0.0:9000\"\n[demo]\nper_minute = 5.0\n").unwrap();
         assert_eq!(s.listen.port(), 9000);
         assert_eq!(s.demo.per_minute, 5.0);
-        assert_eq!(s.stream.client_queue, 1024);
+        assert_eq!(s.stream.client_queue, 8192);
         assert!(toml::from_str::<Settings>("lissten = \"x\"").is_err());
         assert!(s.validate().is_ok());
         let huge: Settings = toml::from_str("[recent]\nmax_age_hours = 9999999999").unwrap();

@@ -15,6 +15,10 @@ type Entry = GeomWithData<[f64; 2], i64>;
 pub struct RecentIncidents {
     tree: RTree<Entry>,
     by_id: HashMap<i64, Arc<Incident>>,
+    /// Each incident's Feature, serialised once at insert: snapshots (and
+    /// resyncs, which come in storms when screens fall behind) splice text
+    /// instead of re-serialising up to 2,000 features each.
+    features: HashMap<i64, Arc<str>>,
     by_time: BTreeSet<(DateTime<Utc>, i64)>,
     retention: Retention,
 }
@@ -24,6 +28,7 @@ impl RecentIncidents {
         Self {
             tree: RTree::new(),
             by_id: HashMap::new(),
+            features: HashMap::new(),
             by_time: BTreeSet::new(),
             retention,
         }
@@ -42,10 +47,13 @@ impl RecentIncidents {
         reported_at >= now - self.retention.max_age
     }
 
-    pub fn insert(&mut self, i: Arc<Incident>) {
-        if self.by_id.contains_key(&i.id) {
-            return;
+    /// Adds an incident; answers its Feature text (serialised once here).
+    pub fn insert(&mut self, i: Arc<Incident>) -> Arc<str> {
+        if let Some(f) = self.features.get(&i.id) {
+            return f.clone();
         }
+        let feature: Arc<str> = Arc::from(i.to_feature().to_string());
+        self.features.insert(i.id, feature.clone());
         // unlocated incidents are kept in time order only (no box holds them)
         if let Some(p) = i.position {
             self.tree
@@ -53,6 +61,7 @@ impl RecentIncidents {
         }
         self.by_time.insert((i.reported_at, i.id));
         self.by_id.insert(i.id, i);
+        feature
     }
 
     /// Drops incidents older than the retention age, then the oldest beyond the count.
@@ -63,6 +72,7 @@ impl RecentIncidents {
                 break;
             }
             self.by_time.pop_first();
+            self.features.remove(&id);
             if let Some(p) = self.by_id.remove(&id).and_then(|i| i.position) {
                 self.tree.remove(&GeomWithData::new([p.lon(), p.lat()], id));
             }
@@ -77,6 +87,21 @@ impl RecentIncidents {
     /// and stops at `limit`, so a district-wide subscribe costs O(limit), not
     /// a sort of every recent incident on the writer.
     pub fn newest_in(&self, bbox: Bbox, limit: usize) -> Vec<Arc<Incident>> {
+        self.newest_ids_in(bbox, limit)
+            .into_iter()
+            .filter_map(|id| self.by_id.get(&id).cloned())
+            .collect()
+    }
+
+    /// [`RecentIncidents::newest_in`] as pre-serialised Feature texts.
+    pub fn newest_features_in(&self, bbox: Bbox, limit: usize) -> Vec<Arc<str>> {
+        self.newest_ids_in(bbox, limit)
+            .into_iter()
+            .filter_map(|id| self.features.get(&id).cloned())
+            .collect()
+    }
+
+    fn newest_ids_in(&self, bbox: Bbox, limit: usize) -> Vec<i64> {
         if self.tree.size() == 0 || limit == 0 {
             return Vec::new();
         }
@@ -92,7 +117,7 @@ impl RecentIncidents {
                 .filter_map(|(_, id)| self.by_id.get(id))
                 .filter(|i| i.position.is_some_and(|p| bbox.contains(p)))
                 .take(limit)
-                .cloned()
+                .map(|i| i.id)
                 .collect();
         }
         let mut hits: Vec<&Arc<Incident>> = self
@@ -101,7 +126,7 @@ impl RecentIncidents {
             .filter_map(|e| self.by_id.get(&e.data))
             .collect();
         hits.sort_unstable_by_key(|i| std::cmp::Reverse((i.reported_at, i.id)));
-        hits.into_iter().take(limit).cloned().collect()
+        hits.into_iter().take(limit).map(|i| i.id).collect()
     }
 }
 

@@ -127,7 +127,8 @@ pub enum EventBody {
 /// What a new subscriber gets, atomically.
 pub struct Subscription {
     pub seq: u64,
-    pub incidents: Vec<Arc<Incident>>,
+    /// The newest recent incidents inside the box, as pre-serialised Features.
+    pub incidents: Vec<Arc<str>>,
     /// Responder features inside the box (when the responders layer was asked for).
     pub responders: Option<Vec<Arc<str>>>,
     /// Open assignments (with the responders layer).
@@ -533,7 +534,7 @@ impl Writer {
                     };
                     let sub = Subscription {
                         seq: self.seq.load(Ordering::Acquire),
-                        incidents: self.incidents.newest_in(bbox, limit),
+                        incidents: self.incidents.newest_features_in(bbox, limit),
                         responders: features,
                         assignments,
                         heat,
@@ -624,16 +625,16 @@ impl Writer {
             if !self.incidents.retains(incident.reported_at, now) {
                 continue;
             }
-            let incident = Arc::new(incident);
-            self.incidents.insert(incident.clone());
+            let position = incident.position;
+            let feature = self.incidents.insert(Arc::new(incident));
             let seq = self.next_seq();
-            let msg = json!({"type": "incident", "seq": seq, "feature": incident.to_feature()});
+            let msg = format!(r#"{{"type":"incident","seq":{seq},"feature":{feature}}}"#);
             self.emit(
                 seq,
                 Topic::Incidents,
                 EventBody::One {
-                    position: incident.position,
-                    json: Arc::from(msg.to_string()),
+                    position,
+                    json: Arc::from(msg),
                 },
             );
         }

@@ -102,7 +102,7 @@ pub struct StreamSettings {
 impl Default for StreamSettings {
     fn default() -> Self {
         Self {
-            client_queue: 1024,
+            client_queue: 8192,
             snapshot_limit: 2000,
             heartbeat: Duration::from_secs(10),
             write_timeout: Duration::from_secs(10),
@@ -181,32 +181,33 @@ fn parse_client(text: &str) -> Result<ClientMsg, String> {
 }
 
 fn snapshot_msg(sub: &Subscription, want: &Want) -> String {
-    let features: Vec<Value> = if want.incidents {
-        sub.incidents.iter().map(|i| i.to_feature()).collect()
-    } else {
-        Vec::new()
-    };
     let mut msg = json!({
         "type": "snapshot",
         "seq": sub.seq,
         "bbox": want.bbox,
-        "incidents": {"type": "FeatureCollection", "features": features},
     });
     if let Some((reader, w)) = &sub.heat {
         let body =
             reader.read(|h| crate::live::heat_body(h, want.bbox, w, chrono::Utc::now(), false));
         msg["heat"] = serde_json::to_value(body).expect("heat serialises");
     }
-    if !want.responders {
-        return msg.to_string();
+    if want.responders {
+        msg["assignments"] = Value::Array(sub.assignments.clone());
     }
-    msg["assignments"] = Value::Array(sub.assignments.clone());
-    // Responder features are pre-serialised: splice them in as text.
+    // Incident and responder features are pre-serialised: splice them in as text.
     let mut text = msg.to_string();
     text.pop(); // the closing brace
-    text.push_str(r#","responders":{"type":"FeatureCollection","features":["#);
-    join_into(&mut text, sub.responders.iter().flatten().map(|f| &**f));
-    text.push_str("]}}");
+    text.push_str(r#","incidents":{"type":"FeatureCollection","features":["#);
+    if want.incidents {
+        join_into(&mut text, sub.incidents.iter().map(|f| &**f));
+    }
+    text.push_str("]}");
+    if want.responders {
+        text.push_str(r#","responders":{"type":"FeatureCollection","features":["#);
+        join_into(&mut text, sub.responders.iter().flatten().map(|f| &**f));
+        text.push_str("]}");
+    }
+    text.push('}');
     text
 }
 
