@@ -213,11 +213,13 @@ pub async fn post_incidents(
     get,
     path = "/api/v1/incidents",
     tag = "incidents",
-    summary = "Stored incidents, newest first (by reported_at)",
-    description = "From PostGIS. Unknown query parameters are refused.",
+    summary = "Stored incidents, newest first (by reported_at, then id)",
+    description = "From PostGIS. Unknown query parameters are refused. A full page carries `next`: the same query with a `cursor`, so any period [since, until) can be read in full, each incident exactly once.",
     params(
         ("bbox" = Option<String>, Query, description = "w,s,e,n WGS-84 degrees, e.g. `121.2,28.6,121.3,28.7`"),
         ("since" = Option<DateTime<Utc>>, Query, description = "Only incidents reported at or after this RFC 3339 time"),
+        ("until" = Option<DateTime<Utc>>, Query, description = "Only incidents reported before this RFC 3339 time (exclusive)"),
+        ("cursor" = Option<String>, Query, description = "Continue after the last incident of the previous page (taken from its `next` link; opaque)"),
         ("limit" = Option<i64>, Query, description = "1 to 5000, default 500"),
         ("located" = Option<bool>, Query, description = "`true`: only located incidents; `false`: only unlocated ones (not with bbox)"),
         ("source" = Option<String>, Query, description = "One source, by code or Chinese name"),
@@ -232,13 +234,15 @@ pub async fn get_incidents(
     State(st): State<AppState>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
-    if let Some(k) = q
-        .keys()
-        .find(|k| !["bbox", "since", "limit", "located", "source"].contains(&k.as_str()))
-    {
+    if let Some(k) = q.keys().find(|k| {
+        ![
+            "bbox", "since", "until", "cursor", "limit", "located", "source",
+        ]
+        .contains(&k.as_str())
+    }) {
         return Err(ApiError::field(
             k.clone(),
-            "unknown query parameter; expected bbox, since, limit, located, source",
+            "unknown query parameter; expected bbox, since, until, cursor, limit, located, source",
         ));
     }
     let located = match q.get("located").map(String::as_str) {
@@ -263,14 +267,28 @@ pub async fn get_incidents(
         .get("bbox")
         .map(|b| Bbox::parse(b).map_err(|e| ApiError::field("bbox", e.to_string())))
         .transpose()?;
-    let since = q
-        .get("since")
-        .map(|s| {
-            DateTime::parse_from_rfc3339(s)
-                .map(|d| d.with_timezone(&Utc))
-                .map_err(|e| {
-                    ApiError::field("since", format!("must be an RFC 3339 timestamp ({e})"))
-                })
+    let time = |name: &'static str| {
+        q.get(name)
+            .map(|s| {
+                DateTime::parse_from_rfc3339(s)
+                    .map(|d| d.with_timezone(&Utc))
+                    .map_err(|e| {
+                        ApiError::field(name, format!("must be an RFC 3339 timestamp ({e})"))
+                    })
+            })
+            .transpose()
+    };
+    let since = time("since")?;
+    let until = time("until")?;
+    let cursor = q
+        .get("cursor")
+        .map(|c| {
+            parse_cursor(c).ok_or_else(|| {
+                ApiError::field(
+                    "cursor",
+                    "not a cursor of this API (use the `next` link as given)",
+                )
+            })
         })
         .transpose()?;
     let limit = match q.get("limit") {
@@ -296,19 +314,49 @@ pub async fn get_incidents(
         &IncidentQuery {
             bbox,
             since,
+            until,
+            before: cursor,
             limit,
             located,
             source,
         },
     )
     .await?;
+    // a full page may have more after it: the same query, continued after its last row
+    let next = match list.last() {
+        Some(last) if list.len() as i64 == limit => {
+            let mut params: Vec<(String, String)> = q
+                .iter()
+                .filter(|(k, _)| k.as_str() != "cursor")
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            params.sort();
+            params.push(("cursor".into(), make_cursor(last.reported_at, last.id)));
+            let query: String = form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(params)
+                .finish();
+            Some(format!("/api/v1/incidents?{query}"))
+        }
+        _ => None,
+    };
     let features: Vec<Value> = list.iter().map(|i| i.to_feature()).collect();
-    let body = json!({"type": "FeatureCollection", "features": features});
+    let body = json!({"type": "FeatureCollection", "features": features, "next": next});
     Ok((
         [(header::CONTENT_TYPE, "application/geo+json")],
         body.to_string(),
     )
         .into_response())
+}
+
+/// A page cursor: the (reported_at in µs since the epoch, id) of the last row.
+fn make_cursor(t: DateTime<Utc>, id: i64) -> String {
+    format!("{}_{id}", t.timestamp_micros())
+}
+
+fn parse_cursor(c: &str) -> Option<(DateTime<Utc>, i64)> {
+    let (t, id) = c.split_once('_')?;
+    let t = DateTime::from_timestamp_micros(t.parse().ok()?)?;
+    Some((t, id.parse().ok()?))
 }
 
 /// China Standard Time (UTC+8, no daylight saving): the command center's day.

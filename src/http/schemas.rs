@@ -203,6 +203,8 @@ pub struct IncidentCollection {
     #[serde(rename = "type")]
     pub kind: String,
     pub features: Vec<IncidentFeature>,
+    /// When the page is full: the URL of the next page (same query + `cursor`), else null.
+    pub next: Option<String>,
 }
 
 /// `GET /api/v1/stats/today`.

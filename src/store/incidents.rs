@@ -196,6 +196,11 @@ pub async fn insert_batch(
 pub struct IncidentQuery {
     pub bbox: Option<Bbox>,
     pub since: Option<DateTime<Utc>>,
+    /// Exclusive upper bound on `reported_at`.
+    pub until: Option<DateTime<Utc>>,
+    /// Keyset page: only rows ordered after this (reported_at, id), i.e.
+    /// `(reported_at, id) < before` in the newest-first order.
+    pub before: Option<(DateTime<Utc>, i64)>,
     pub limit: i64,
     /// Only located (`true`) or only unlocated (`false`) incidents.
     pub located: Option<bool>,
@@ -214,6 +219,8 @@ pub async fn query(pool: &PgPool, q: &IncidentQuery) -> Result<Vec<Incident>, St
            and ($5::timestamptz is null or reported_at >= $5)
            and ($7::bool is null or located = $7)
            and ($8::text is null or source = $8)
+           and ($9::timestamptz is null or reported_at < $9)
+           and ($10::timestamptz is null or (reported_at, id) < ($10, $11::int8))
          order by reported_at desc, id desc
          limit $6"
     ))
@@ -225,6 +232,9 @@ pub async fn query(pool: &PgPool, q: &IncidentQuery) -> Result<Vec<Incident>, St
     .bind(q.limit)
     .bind(q.located)
     .bind(q.source.map(|s| s.code()))
+    .bind(q.until)
+    .bind(q.before.map(|b| b.0))
+    .bind(q.before.map(|b| b.1))
     .fetch_all(pool)
     .await
     .during("querying incidents")?;
@@ -252,6 +262,8 @@ pub async fn recent(
         &IncidentQuery {
             bbox: None,
             since: Some(since),
+            until: None,
+            before: None,
             limit: max,
             located: None,
             source: None,
