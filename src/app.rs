@@ -99,6 +99,11 @@ impl Application {
             ack_timeout,
             shutdown_rx.clone(),
         );
+        // train the text classifier now (≈ 0.3 s in release), not on the first record
+        let _ = tokio::task::spawn_blocking(|| {
+            crate::classify::Classifier::standard();
+        })
+        .await;
         let key = crate::privacy::load_or_create_key(&settings.ingest.key_file).map_err(|e| {
             AppError::Key {
                 path: settings.ingest.key_file.clone(),

@@ -446,7 +446,47 @@ pub fn source_code_leaf(source: Option<&str>, source_category: &str) -> Option<&
             }
         }
     }
-    None
+    leaf_by_name(cat)
+}
+
+/// A category that is the name of exactly one text-learnable leaf, or of one
+/// `·`-separated part of it with any parenthetical dropped (`盗窃` → 01.01,
+/// `诈骗` → 01.04 诈骗（非电信网络）, `邻里纠纷` → 07.02): what a 110 desk or any
+/// system that speaks the taxonomy's own words sends.
+fn leaf_by_name(category: &str) -> Option<&'static str> {
+    static BY_NAME: OnceLock<HashMap<String, Option<&'static str>>> = OnceLock::new();
+    let map = BY_NAME.get_or_init(|| {
+        let mut m: HashMap<String, Option<&'static str>> = HashMap::new();
+        for leaf in super::Taxonomy::standard().learnable_leaves() {
+            let id: &'static str = leaf.id.as_str();
+            let mut names = vec![leaf.name.clone()];
+            for part in leaf.name.split('·') {
+                let bare = part.split(['（', '(']).next().unwrap_or(part);
+                names.push(part.to_string());
+                names.push(bare.to_string());
+            }
+            names.sort();
+            names.dedup();
+            for n in names {
+                // exact names only (no suffix stripping: 治安纠纷 must not claim 治安)
+                let key: String = n.chars().filter(|c| !c.is_whitespace()).collect();
+                if key.chars().count() < 2 {
+                    continue;
+                }
+                // a name shared by two leaves decides nothing
+                m.entry(key)
+                    .and_modify(|v| {
+                        if *v != Some(id) {
+                            *v = None
+                        }
+                    })
+                    .or_insert(Some(id));
+            }
+        }
+        m
+    });
+    let key: String = category.chars().filter(|c| !c.is_whitespace()).collect();
+    map.get(&key).copied().flatten()
 }
 
 /// A group id implied by a category that does not pin a leaf (四平台
@@ -546,5 +586,22 @@ mod tests {
         assert_eq!(source_code_leaf(Some("other"), "邻里纠纷"), Some("07.02"));
         assert_eq!(source_code_leaf(Some("12345"), "100100"), None);
         assert_eq!(source_code_leaf(Some("eido"), "400100"), Some("04.01"));
+    }
+}
+
+#[cfg(test)]
+mod leaf_name_tests {
+    use super::*;
+
+    #[test]
+    fn a_category_that_names_one_leaf_decides_it() {
+        assert_eq!(source_code_leaf(Some("110"), "盗窃"), Some("01.01"));
+        assert_eq!(source_code_leaf(Some("110"), "诈骗"), Some("01.04"));
+        assert_eq!(source_code_leaf(Some("110"), "邻里纠纷"), Some("07.02"));
+        assert_eq!(source_code_leaf(None, "电信网络诈骗"), Some("01.05"));
+        // shared by several leaves, or no leaf: nothing
+        assert_eq!(leaf_by_name("申诉求决类"), None);
+        assert_eq!(source_code_leaf(Some("110"), "治安"), None);
+        assert_eq!(source_code_leaf(Some("110"), "x"), None);
     }
 }
