@@ -227,31 +227,3 @@ fn load_jsonl_errors() {
     assert_eq!(ok.len(), 1);
     assert_eq!(ok[0].register, None);
 }
-
-/// Throughput and training time. Run with
-/// `cargo test --release classify::tests::throughput -- --ignored --nocapture`.
-#[test]
-#[ignore]
-fn throughput() {
-    let train = train_corpus();
-    let t0 = std::time::Instant::now();
-    let c = Classifier::train(&train);
-    println!("train: {} examples in {:?}", train.len(), t0.elapsed());
-    let texts: Vec<String> = heldout().into_iter().map(|e| e.text).collect();
-    let chars: usize = texts.iter().map(|t| t.chars().count()).sum();
-    let mut n = 0usize;
-    let mut tags = 0usize;
-    let t0 = std::time::Instant::now();
-    while t0.elapsed().as_secs_f64() < 2.0 {
-        for t in &texts {
-            tags += c.classify(t, None, None, Some(12)).tags.len();
-            n += 1;
-        }
-    }
-    let dt = t0.elapsed().as_secs_f64();
-    println!(
-        "classify: {:.0} texts/s on one thread (mean {:.1} chars/text, {tags} tags)",
-        n as f64 / dt,
-        chars as f64 / texts.len() as f64
-    );
-}
