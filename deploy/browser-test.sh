@@ -56,8 +56,14 @@ cleanup() {
   fi
   if [[ $rc -ne 0 && -s $SERVER_LOG ]]; then
     log "---- server log (last 200 lines) ----"
-    tail -n 200 "$SERVER_LOG" >&2 || true
+    tail -n 80 "$SERVER_LOG" >&2 || true
     log "---- end of server log ----"
+  fi
+  # the failing tests last, so a truncated CI log still shows them
+  if [[ $rc -ne 0 && -s $WORK/tap.txt ]]; then
+    log "---- failed browser tests ----"
+    awk '/^not ok /{p=1; n=0} p{print; n++} p && (/^  \.\.\.$/ || n>80){p=0}' "$WORK/tap.txt" >&2 || true
+    log "---- end of failed browser tests ----"
   fi
   rm -rf "$WORK"
   exit "$rc"
@@ -112,5 +118,5 @@ done
 log "server is healthy"
 
 log "LIANQIN_URL=$URL node --test tests/browser/"
-LIANQIN_URL="$URL" node --test tests/browser/
+LIANQIN_URL="$URL" node --test --test-reporter=tap tests/browser/ 2>&1 | tee "$WORK/tap.txt"
 log "browser tests passed"

@@ -327,7 +327,13 @@ async fn slow_consumer_is_resynced_while_a_reader_gets_everything() {
     // then resync, then a fresh snapshot that holds the 50
     let first = next_json_within(&mut slow, Duration::from_secs(20)).await;
     assert_eq!(first["type"], "snapshot", "{}", first["type"]);
-    assert_eq!(seq(&first), reader_seq, "first snapshot predates the 50");
+    // (other layers, e.g. heat deltas, share the sequence, so the snapshots
+    // are compared with the 50 incidents' numbers, not with equality)
+    assert!(
+        seq(&first) <= reader_seq,
+        "first snapshot predates the reader"
+    );
+    assert!(seq(&first) < seqs[0], "first snapshot predates the 50");
     assert_eq!(snapshot_ids(&first).len(), stored_total);
     let resync = next_json_within(&mut slow, Duration::from_secs(20)).await;
     assert_eq!(
@@ -338,7 +344,7 @@ async fn slow_consumer_is_resynced_while_a_reader_gets_everything() {
     assert!(resync["reason"].is_string(), "resync without a reason");
     let snap = next_json_within(&mut slow, Duration::from_secs(20)).await;
     assert_eq!(snap["type"], "snapshot", "after resync: {}", snap["type"]);
-    assert_eq!(seq(&snap), last_seq, "fresh snapshot is current");
+    assert!(seq(&snap) >= last_seq, "fresh snapshot is current");
     let snap_ids = snapshot_ids(&snap);
     assert_eq!(snap_ids.len(), stored_total + 50);
     // newest first: the 50 live ones (reported after the stored ones), newest first
