@@ -22,6 +22,7 @@
 pub mod app;
 pub mod classify;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod demo;
 pub mod dispatch;

@@ -1,0 +1,343 @@
+use super::*;
+use chrono::TimeZone;
+use rand::{seq::SliceRandom, Rng, SeedableRng};
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 2, 20, 0, 0).unwrap()
+}
+
+/// A call `mins` after t0, `east_m`/`north_m` from a point in 东城街道.
+fn call(id: i64, mins: i64, east_m: f64, north_m: f64, leaf: &str, text: &str) -> Call {
+    let lat = 28.6473 + north_m / 111_195.0;
+    let lon = 121.27106 + east_m / (111_195.0 * 28.6473_f64.to_radians().cos());
+    Call {
+        id,
+        reported_at: t0() + chrono::Duration::minutes(mins),
+        position: Some(Position::new(lon, lat).unwrap()),
+        leaf_id: Some(leaf.into()),
+        source: "110".into(),
+        caller: None,
+        entities: vec![],
+        text: text.into(),
+    }
+}
+
+fn clusterer() -> Clusterer {
+    Clusterer::new(ClusterConfig::default())
+}
+
+#[test]
+fn neighbours_calling_about_one_party_join_and_the_far_or_late_ones_do_not() {
+    let mut c = clusterer();
+    let (a, d) = c.apply(&call(1, 0, 0.0, 0.0, "02.08", "楼上KTV唱歌太吵"));
+    assert_eq!(a, 1);
+    assert_eq!(d.memberships[0].reason, Reason::Opened);
+    // 150 m away, 40 min later, other words
+    let (b, d) = c.apply(&call(2, 40, 150.0, 0.0, "02.08", "隔壁音响声音很大睡不着"));
+    assert_eq!(b, 1);
+    assert_eq!(d.memberships[0].reason, Reason::Nearby);
+    assert_eq!(d.memberships[0].matched, Some(1));
+    let m = d.memberships[0].distance_m.unwrap();
+    assert!((m - 150.0).abs() < 2.0, "{m}");
+    assert_eq!(d.clusters[0].members, 2);
+    // 2 km away: another party
+    assert_eq!(c.apply(&call(3, 50, 2_000.0, 0.0, "02.08", "吵")).0, 3);
+    // the same place, 5 hours after the last call: the first party is over
+    assert_eq!(c.apply(&call(4, 40 + 300, 0.0, 0.0, "02.08", "又吵")).0, 4);
+    let s = c.summary(1).unwrap();
+    assert_eq!(s.members, 2);
+    assert_eq!(s.family, "noise");
+    assert_eq!(s.closes_at, t0() + chrono::Duration::minutes(40 + 180));
+}
+
+#[test]
+fn different_kinds_at_the_same_door_in_the_same_hour_stay_apart() {
+    let mut c = clusterer();
+    c.apply(&call(1, 0, 0.0, 0.0, "02.08", "楼上噪音扰民"));
+    // a fight (crime_order) and a fall (help): other families
+    assert_eq!(c.apply(&call(2, 5, 10.0, 0.0, "02.01", "有人打架")).0, 2);
+    assert_eq!(c.apply(&call(3, 6, 10.0, 0.0, "05.03", "老人摔倒了")).0, 3);
+    // the same family, another leaf, unrelated text: apart as well
+    assert_eq!(c.apply(&call(4, 7, 10.0, 0.0, "02.04", "车窗被砸")).0, 4);
+    assert_eq!(
+        c.apply(&call(5, 8, 20.0, 0.0, "02.01", "打架了有人受伤")).0,
+        2
+    );
+    // another leaf of the family with a similar text joins
+    assert_eq!(
+        c.apply(&call(6, 9, 20.0, 0.0, "02.03", "有人打架了有人受伤"))
+            .0,
+        2
+    );
+}
+
+#[test]
+fn a_traffic_accident_repeats_for_an_hour_within_a_few_hundred_metres() {
+    let mut c = clusterer();
+    c.apply(&call(1, 0, 0.0, 0.0, "03.01", "两车相撞"));
+    assert_eq!(c.apply(&call(2, 20, 250.0, 0.0, "03.01", "路口车祸")).0, 1);
+    assert_eq!(c.apply(&call(3, 25, 700.0, 0.0, "03.01", "车祸")).0, 3);
+    // 70 minutes after the last call of cluster 1
+    assert_eq!(c.apply(&call(4, 90, 0.0, 0.0, "03.01", "车祸")).0, 4);
+}
+
+#[test]
+fn the_same_caller_links_further_apart_and_unlocated_calls() {
+    let mut c = clusterer();
+    let mut a = call(1, 0, 0.0, 0.0, "07.02", "邻居占用楼道堆放杂物");
+    a.caller = Some("h:caller".into());
+    c.apply(&a);
+    // 1.5 km away (the caller called from work), two days later
+    let mut b = call(2, 60 * 48, 1_500.0, 0.0, "07.02", "又来反映邻居问题");
+    b.caller = Some("h:caller".into());
+    let (k, d) = c.apply(&b);
+    assert_eq!(k, 1);
+    assert_eq!(d.memberships[0].reason, Reason::SameCaller);
+    // unlocated, same caller
+    let mut u = call(3, 60 * 50, 0.0, 0.0, "07.02", "楼道杂物");
+    u.position = None;
+    u.caller = Some("h:caller".into());
+    assert_eq!(c.apply(&u).0, 1);
+    // unlocated, no caller: alone
+    let mut v = u.clone();
+    v.id = 4;
+    v.caller = None;
+    assert_eq!(c.apply(&v).0, 4);
+    let s = c.summary(1).unwrap();
+    assert_eq!((s.members, s.located, s.callers), (3, 2, 1));
+}
+
+#[test]
+fn a_wage_dispute_about_one_company_repeats_across_days_and_kilometres() {
+    let mut c = clusterer();
+    let mut a = call(1, 0, 0.0, 0.0, "08.01", "某某模具有限公司拖欠工资");
+    a.entities = vec!["e:company".into()];
+    c.apply(&a);
+    let mut b = call(2, 60 * 24 * 9, 8_000.0, 3_000.0, "08.02", "工资一直没发");
+    b.entities = vec!["e:company".into(), "e:addr".into()];
+    let (k, d) = c.apply(&b);
+    assert_eq!(k, 1);
+    assert_eq!(d.memberships[0].reason, Reason::SameEntity);
+    // same company but a noise complaint: another family
+    let mut n = call(3, 60 * 24 * 9, 0.0, 0.0, "10.04", "工厂噪音");
+    n.entities = vec!["e:company".into()];
+    assert_eq!(c.apply(&n).0, 3);
+    // 40 days later: beyond the entity gap
+    let mut late = call(4, 60 * 24 * 50, 0.0, 0.0, "08.01", "拖欠工资");
+    late.entities = vec!["e:company".into()];
+    assert_eq!(c.apply(&late).0, 4);
+}
+
+#[test]
+fn a_late_call_between_two_clusters_merges_them_with_history() {
+    let mut c = clusterer();
+    c.apply(&call(1, 0, 0.0, 0.0, "03.01", "两车相撞"));
+    c.apply(&call(2, 10, 500.0, 0.0, "03.01", "车祸"));
+    assert_ne!(c.cluster_of(1), c.cluster_of(2));
+    // arrives last, happened in between, 250 m from both
+    let (k, d) = c.apply(&call(3, 5, 250.0, 0.0, "03.01", "车祸"));
+    assert_eq!(k, 1, "the older cluster survives");
+    assert_eq!(c.cluster_of(2), Some(1));
+    assert_eq!(d.moved, vec![(2, 1)]);
+    let kinds: Vec<(i64, LinkKind, i64)> = d
+        .links
+        .iter()
+        .map(|l| (l.cluster_id, l.kind, l.other_id))
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![(1, LinkKind::Replacing, 2), (2, LinkKind::Replaced, 1)]
+    );
+    assert!(d
+        .links
+        .iter()
+        .all(|l| l.incident_id == Some(3) && !l.manual));
+    let gone = d.clusters.iter().find(|s| s.id == 2).unwrap();
+    assert_eq!(gone.replaced_by, Some(1));
+    let kept = d.clusters.iter().find(|s| s.id == 1).unwrap();
+    assert_eq!(kept.members, 3);
+    assert!(c.summary(2).is_none());
+    let [w, _, e, _] = kept.bbox.unwrap();
+    assert!(e > w);
+}
+
+/// Canonical partition: each cluster as its sorted member ids.
+fn partition(c: &Clusterer, ids: &[i64]) -> Vec<Vec<i64>> {
+    let mut by: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
+    for id in ids {
+        by.entry(c.cluster_of(*id).unwrap()).or_default().push(*id);
+    }
+    let mut v: Vec<Vec<i64>> = by.into_values().collect();
+    for m in &mut v {
+        m.sort_unstable();
+    }
+    v.sort();
+    v
+}
+
+fn random_calls(rng: &mut rand::rngs::SmallRng, n: usize) -> Vec<Call> {
+    let leaves = ["02.08", "03.01", "07.02", "08.01", "02.01", "10.04"];
+    let words = ["太吵了", "车祸", "邻居纠纷", "拖欠工资", "打架", "工厂噪音"];
+    (0..n)
+        .map(|i| {
+            let k = rng.gen_range(0..leaves.len());
+            let mut c = call(
+                i as i64 + 1,
+                rng.gen_range(0..60 * 20),
+                rng.gen_range(-1_500.0..1_500.0),
+                rng.gen_range(-1_500.0..1_500.0),
+                leaves[k],
+                words[k],
+            );
+            if rng.gen_bool(0.3) {
+                c.caller = Some(format!("caller-{}", rng.gen_range(0..15)));
+            }
+            if rng.gen_bool(0.2) {
+                c.entities = vec![format!("ent-{}", rng.gen_range(0..6))];
+            }
+            if rng.gen_bool(0.1) {
+                c.position = None;
+            }
+            c
+        })
+        .collect()
+}
+
+#[test]
+fn the_partition_does_not_depend_on_arrival_order() {
+    for seed in 0..12 {
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(seed);
+        let calls = random_calls(&mut rng, 300);
+        let ids: Vec<i64> = calls.iter().map(|c| c.id).collect();
+        // in event-time order (a replay) …
+        let mut sorted = calls.clone();
+        sorted.sort_by_key(|c| (c.reported_at, c.id));
+        let mut a = clusterer();
+        for x in &sorted {
+            a.apply(x);
+        }
+        let want = partition(&a, &ids);
+        assert!(
+            want.len() < 300 && want.len() > 20,
+            "seed {seed}: {} clusters",
+            want.len()
+        );
+        // … shuffled (late batches) …
+        for round in 0..3 {
+            let mut shuffled = calls.clone();
+            shuffled.shuffle(&mut rng);
+            let mut b = clusterer();
+            for x in &shuffled {
+                b.apply(x);
+            }
+            assert_eq!(partition(&b, &ids), want, "seed {seed} round {round}");
+        }
+        // … and equal to the connected components of the link graph by brute force
+        let mut probe = clusterer();
+        let entries: Vec<Entry> = calls.iter().map(|c| probe.make_entry(c, c.id)).collect();
+        let mut parent: Vec<usize> = (0..calls.len()).collect();
+        fn find(p: &mut Vec<usize>, x: usize) -> usize {
+            if p[x] != x {
+                let r = find(p, p[x]);
+                p[x] = r;
+            }
+            p[x]
+        }
+        for i in 0..calls.len() {
+            for j in (i + 1)..calls.len() {
+                if probe.link(&entries[i], &entries[j]).is_some() {
+                    let (ri, rj) = (find(&mut parent, i), find(&mut parent, j));
+                    parent[ri] = rj;
+                }
+            }
+        }
+        let mut by: BTreeMap<usize, Vec<i64>> = BTreeMap::new();
+        for i in 0..calls.len() {
+            let r = find(&mut parent, i);
+            by.entry(r).or_default().push(calls[i].id);
+        }
+        let mut brute: Vec<Vec<i64>> = by.into_values().collect();
+        for m in &mut brute {
+            m.sort_unstable();
+        }
+        brute.sort();
+        assert_eq!(brute, want, "seed {seed}: online ≠ connected components");
+        // member counts add up
+        let total: u32 = a.summaries(None, 1, false).iter().map(|s| s.members).sum();
+        assert_eq!(total, 300);
+    }
+}
+
+#[test]
+fn a_split_by_hand_stays_apart_and_a_merge_by_hand_joins() {
+    let mut c = clusterer();
+    for (i, m) in [(1, 0), (2, 10), (3, 20), (4, 30)] {
+        c.apply(&call(i, m, (i as f64) * 50.0, 0.0, "02.08", "太吵了"));
+    }
+    assert_eq!(c.summary(1).unwrap().members, 4);
+    let (new_id, d) = c.split(1, &[3, 4]).unwrap();
+    assert_eq!(new_id, 3);
+    assert_eq!(d.reassigned, vec![(3, 3), (4, 3)]);
+    assert_eq!(c.summary(1).unwrap().members, 2);
+    assert_eq!(c.summary(3).unwrap().members, 2);
+    assert!(c.summary(3).unwrap().manual);
+    let kinds: Vec<LinkKind> = d.links.iter().map(|l| l.kind).collect();
+    assert_eq!(
+        kinds,
+        vec![LinkKind::Split, LinkKind::Parent, LinkKind::Child]
+    );
+    // a call near both parts joins the older one and does not re-merge
+    let (k, d) = c.apply(&call(5, 35, 125.0, 0.0, "02.08", "太吵了"));
+    assert_eq!(k, 1);
+    assert!(d.moved.is_empty());
+    assert_eq!(c.cluster_of(3), Some(3));
+    // refusals
+    assert_eq!(c.split(1, &[3]), Err(ActionError::NotMember(3, 1)));
+    assert!(matches!(
+        c.split(1, &[1, 2, 5]),
+        Err(ActionError::Invalid(_))
+    ));
+    assert_eq!(c.merge(1, &[99]), Err(ActionError::UnknownCluster(99)));
+    // the commander changes their mind
+    let d = c.merge(1, &[3]).unwrap();
+    assert_eq!(d.moved, vec![(3, 1)]);
+    assert_eq!(c.summary(1).unwrap().members, 5);
+    assert!(c.summary(1).unwrap().apart_from.is_empty());
+    assert_eq!(c.cluster_of(4), Some(1));
+}
+
+#[test]
+fn restored_clusters_take_new_calls_and_old_calls_are_let_go() {
+    let mut c = clusterer();
+    c.apply(&call(1, 0, 0.0, 0.0, "02.08", "太吵了"));
+    c.apply(&call(2, 10, 50.0, 0.0, "02.08", "太吵了"));
+    let s = c.summary(1).unwrap().clone();
+    // a new process: restore from what was stored
+    let mut r = clusterer();
+    r.restore_cluster(s.clone());
+    assert!(r.restore_member(&call(1, 0, 0.0, 0.0, "02.08", "太吵了"), 1));
+    assert!(r.restore_member(&call(2, 10, 50.0, 0.0, "02.08", "太吵了"), 1));
+    assert!(!r.restore_member(&call(9, 10, 50.0, 0.0, "02.08", "x"), 77));
+    r.finish_restore();
+    assert_eq!(r.summary(1), Some(&s));
+    let (k, d) = r.apply(&call(3, 20, 0.0, 50.0, "02.08", "太吵了"));
+    assert_eq!(k, 1);
+    assert_eq!(d.clusters[0].members, 3);
+    assert_eq!(d.clusters[0].version, s.version + 1);
+    // two days + lateness later everything of that evening is let go
+    r.apply(&call(4, 60 * 24 * 3, 5_000.0, 0.0, "03.01", "车祸"));
+    assert_eq!(r.cluster_of(1), None);
+    assert!(r.summary(1).is_none());
+    assert_eq!(r.len(), 1);
+}
+
+#[test]
+fn extent_is_the_hull_of_the_members() {
+    let mut c = clusterer();
+    c.apply(&call(1, 0, 0.0, 0.0, "02.08", "太吵了"));
+    c.apply(&call(2, 1, 100.0, 0.0, "02.08", "太吵了"));
+    c.apply(&call(3, 2, 50.0, 100.0, "02.08", "太吵了"));
+    let ring = c.extent(1).unwrap();
+    assert_eq!(ring.len(), 4, "{ring:?}");
+    assert_eq!(ring.first(), ring.last());
+}
