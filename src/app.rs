@@ -48,6 +48,8 @@ impl Application {
         let postgis = store::migrate(&pool, &target).await?;
         tracing::info!(%target, %postgis, "database ready");
         let layers = store::layers::load_all(&pool).await?;
+        // clusters before recent incidents: those clustered now carry their id
+        let clusterer = restore_clusters(&pool, settings.cluster.clone()).await?;
         let since = Utc::now() - chrono::Duration::hours(settings.recent.max_age_hours);
         let recent =
             store::incidents::recent(&pool, since, settings.recent.max_count as i64).await?;
@@ -76,6 +78,7 @@ impl Application {
             tracing::info!(incidents = filled, "filled in H3 cells of older incidents");
         }
         let heat = build_heat(&pool).await?;
+        let (cluster_tx, cluster_done, cluster_road) = crate::live::clusters::store_channels();
         let world = WorldHandle::start_with(
             layers,
             recent,
@@ -88,8 +91,11 @@ impl Application {
                 roster,
                 flush: Some(flush_tx),
                 heat,
+                clusterer,
+                cluster_store: Some((cluster_tx, cluster_done)),
             },
         );
+        tokio::spawn(crate::live::clusters::run_store(pool.clone(), cluster_road));
         let flusher = tokio::spawn(run_flusher(pool.clone(), world.clone(), flush_rx));
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let dispatcher = crate::dispatcher::Dispatcher::start(
@@ -116,7 +122,7 @@ impl Application {
             crate::privacy::Hasher::new(&key),
             settings.ingest.pipeline(),
         );
-        let state = AppState::new(
+        let mut state = AppState::new(
             pool,
             world,
             ingest,
@@ -124,6 +130,14 @@ impl Application {
             stream,
             Limits::default(),
             shutdown_rx,
+        );
+        state.cluster_families = std::sync::Arc::new(
+            settings
+                .cluster
+                .families
+                .iter()
+                .map(|f| f.name.clone())
+                .collect(),
         );
         let listener =
             TcpListener::bind(settings.listen)
@@ -277,6 +291,63 @@ fn build_roster(
         }
     }
     roster
+}
+
+/// Incidents without a cluster clustered at start-up at most (the newest).
+const UNCLUSTERED_AT_START: i64 = 500_000;
+
+/// Rebuilds the clusterer from PostGIS: the clusters a call can still join
+/// and their members, merged in event-time order with the incidents that have
+/// no cluster yet (offline `lianqin ingest`, rows from before migration 0006,
+/// a crash between commit and cluster store), which are clustered as if they
+/// had come live and stored before the server listens.
+async fn restore_clusters(
+    pool: &sqlx::PgPool,
+    cfg: crate::cluster::ClusterConfig,
+) -> Result<crate::cluster::Clusterer, StoreError> {
+    use crate::cluster::{Clusterer, Delta};
+    let mut c = Clusterer::new(cfg);
+    let (clusters, members) = store::clusters::load_live(pool, Utc::now()).await?;
+    let restored = clusters.len();
+    for s in clusters {
+        c.restore_cluster(s);
+    }
+    let pending = store::clusters::unassigned(pool, UNCLUSTERED_AT_START).await?;
+    let fresh = pending.len();
+    let mut members = members.into_iter().peekable();
+    let mut pending = pending.into_iter().peekable();
+    let mut delta = Delta::default();
+    loop {
+        let member_first = match (members.peek(), pending.peek()) {
+            (Some((a, _)), Some(b)) => (a.reported_at, a.id) <= (b.reported_at, b.id),
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (None, None) => break,
+        };
+        if member_first {
+            let (call, cluster) = members.next().expect("peeked");
+            c.restore_member(&call, cluster);
+        } else {
+            let call = pending.next().expect("peeked");
+            delta.extend(c.apply(&call).1);
+            if delta.memberships.len() >= 5_000 {
+                delta.compact();
+                store::clusters::apply(pool, &delta, None).await?;
+                delta = Delta::default();
+            }
+        }
+    }
+    delta.compact();
+    store::clusters::apply(pool, &delta, None).await?;
+    c.finish_restore();
+    tracing::info!(
+        restored,
+        clustered_now = fresh,
+        calls = c.len(),
+        clusters = c.cluster_count(),
+        "repeat-call clusters loaded"
+    );
+    Ok(c)
 }
 
 /// Writes telemetry flush batches to PostGIS, one transaction each. A failed

@@ -26,6 +26,9 @@ pub struct Settings {
     pub recent: RecentConfig,
     pub dispatch: DispatchSettings,
     pub ingest: IngestSettings,
+    /// `[cluster]`: repeat-call clustering (families, lateness); see
+    /// `crate::cluster::params` for the defaults.
+    pub cluster: crate::cluster::ClusterConfig,
 }
 
 /// `[ingest]`: the one pipeline every source's records take.
@@ -164,6 +167,7 @@ impl Default for Settings {
             recent: RecentConfig::default(),
             dispatch: DispatchSettings::default(),
             ingest: IngestSettings::default(),
+            cluster: Default::default(),
         }
     }
 }
@@ -257,6 +261,9 @@ impl Settings {
     /// Ranges that keep the service sane (and chrono from overflowing).
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = |reason: String| Err(ConfigError::Invalid(reason));
+        if let Err(e) = self.cluster.validate() {
+            return bad(e);
+        }
         if !(1..=24 * 366).contains(&self.recent.max_age_hours) {
             return bad(format!(
                 "recent.max_age_hours must be 1 to 8784, got {}",
@@ -381,5 +388,16 @@ mod tests {
             .contains("max_age_hours"));
         let zero: Settings = toml::from_str("[stream]\nclient_queue = 0").unwrap();
         assert!(zero.validate().is_err());
+        let fam: Settings = toml::from_str(
+            "[cluster]\nlateness_hours = 12\n[[cluster.families]]\nname = \"other\"\nleaves = []\nradius_m = 100\ngap_hours = 1",
+        )
+        .unwrap();
+        assert!(fam.validate().is_ok());
+        assert_eq!(fam.cluster.families.len(), 1);
+        let bad: Settings = toml::from_str(
+            "[[cluster.families]]\nname = \"noise\"\nleaves = [\"02.08\"]\nradius_m = 100\ngap_hours = 1",
+        )
+        .unwrap();
+        assert!(bad.validate().unwrap_err().to_string().contains("other"));
     }
 }

@@ -228,12 +228,27 @@ impl Delta {
         self.moved.extend(other.moved);
         self.reassigned.extend(other.reassigned);
         self.links.extend(other.links);
-        for c in other.clusters {
-            match self.clusters.iter_mut().find(|x| x.id == c.id) {
-                Some(x) => *x = c,
-                None => self.clusters.push(c),
+        self.clusters.extend(other.clusters);
+    }
+
+    /// Keeps each cluster's last state only (call after [`Delta::extend`]s;
+    /// the order of first appearance is kept).
+    pub fn compact(&mut self) {
+        let mut last: HashMap<i64, usize> = HashMap::with_capacity(self.clusters.len());
+        for (i, c) in self.clusters.iter().enumerate() {
+            last.insert(c.id, i);
+        }
+        if last.len() == self.clusters.len() {
+            return;
+        }
+        let mut seen = HashSet::with_capacity(last.len());
+        let mut out = Vec::with_capacity(last.len());
+        for c in &self.clusters {
+            if seen.insert(c.id) {
+                out.push(self.clusters[last[&c.id]].clone());
             }
         }
+        self.clusters = out;
     }
 }
 
@@ -271,8 +286,10 @@ struct Entry {
 #[derive(Debug, Clone)]
 struct Cluster {
     s: Summary,
-    /// members still in memory
+    /// members in memory (ids of members let go are dropped lazily)
     live: Vec<i64>,
+    /// how many of `live` are still in memory
+    live_n: usize,
     caller_set: HashSet<String>,
     points: Vec<[f64; 2]>,
 }
@@ -291,6 +308,9 @@ pub struct Clusterer {
     clusters: HashMap<i64, Cluster>,
     /// newest event time seen (µs)
     watermark: i64,
+    /// the last version handed out (one counter for all clusters, so a
+    /// cluster id reused by a split still moves forward)
+    version: i64,
 }
 
 fn us(t: DateTime<Utc>) -> i64 {
@@ -353,6 +373,7 @@ impl Clusterer {
             expiry: BTreeSet::new(),
             clusters: HashMap::new(),
             watermark: i64::MIN,
+            version: 0,
         }
     }
 
@@ -615,6 +636,7 @@ impl Clusterer {
                 Cluster {
                     s,
                     live: Vec::new(),
+                    live_n: 0,
                     caller_set: HashSet::new(),
                     points: Vec::new(),
                 },
@@ -701,11 +723,13 @@ impl Clusterer {
             }
         }
         c.live.push(call.id);
+        c.live_n += 1;
     }
 
     fn touch(&mut self, cluster: i64, delta: &mut Delta) {
         if let Some(c) = self.clusters.get_mut(&cluster) {
-            c.s.version += 1;
+            self.version += 1;
+            c.s.version = self.version;
             let s = c.s.clone();
             match delta.clusters.iter_mut().find(|x| x.id == s.id) {
                 Some(x) => *x = s,
@@ -773,8 +797,10 @@ impl Clusterer {
         let room = MAX_HULL_POINTS.saturating_sub(keep.points.len());
         keep.points.extend(gone.points.iter().take(room));
         keep.live.append(&mut gone.live);
+        keep.live_n += gone.live_n;
         gone.s.replaced_by = Some(survivor);
-        gone.s.version += 1;
+        self.version += 1;
+        gone.s.version = self.version;
         delta.moved.push((other, survivor));
         delta.links.push(Link {
             cluster_id: survivor,
@@ -800,27 +826,29 @@ impl Clusterer {
     /// (it stays in PostGIS).
     fn evict(&mut self) {
         let horizon = self.watermark;
-        loop {
-            let Some(&(at, id)) = self.expiry.first() else {
-                break;
-            };
+        while let Some(&(at, id)) = self.expiry.first() {
             if at > horizon && self.entries.len() <= self.cfg.max_calls {
                 break;
             }
-            if let Some(e) = self.unindex(id) {
-                let empty = self.clusters.get_mut(&e.cluster).map(|c| {
-                    c.live.retain(|x| *x != id);
-                    c.live.is_empty()
-                });
-                if empty == Some(true) {
-                    self.clusters.remove(&e.cluster);
-                }
+            let Some(e) = self.unindex(id) else { continue };
+            let Some(c) = self.clusters.get_mut(&e.cluster) else {
+                continue;
+            };
+            c.live_n = c.live_n.saturating_sub(1);
+            if c.live_n == 0 {
+                self.clusters.remove(&e.cluster);
+            } else if c.live.len() > 2 * c.live_n + 16 {
+                let entries = &self.entries;
+                let cid = e.cluster;
+                c.live
+                    .retain(|m| entries.get(m).is_some_and(|x| x.cluster == cid));
             }
         }
     }
 
     /// Restores a stored cluster (start-up), before its members.
     pub fn restore_cluster(&mut self, s: Summary) {
+        self.version = self.version.max(s.version);
         if s.replaced_by.is_some() {
             return;
         }
@@ -829,6 +857,7 @@ impl Clusterer {
             Cluster {
                 s,
                 live: Vec::new(),
+                live_n: 0,
                 caller_set: HashSet::new(),
                 points: Vec::new(),
             },
@@ -856,13 +885,14 @@ impl Clusterer {
             c.caller_set.insert(h.clone());
         }
         c.live.push(call.id);
+        c.live_n += 1;
         self.index(call.id, e);
         true
     }
 
     /// After restoring: lets go of what is past the horizon.
     pub fn finish_restore(&mut self) {
-        self.clusters.retain(|_, c| !c.live.is_empty());
+        self.clusters.retain(|_, c| c.live_n > 0);
         self.evict();
     }
 
@@ -920,7 +950,12 @@ impl Clusterer {
                 _ => return Err(ActionError::NotMember(*id, cluster)),
             }
         }
-        let live = self.clusters[&cluster].live.clone();
+        let live: Vec<i64> = self.clusters[&cluster]
+            .live
+            .iter()
+            .copied()
+            .filter(|m| self.entries.get(m).is_some_and(|e| e.cluster == cluster))
+            .collect();
         let staying: Vec<i64> = live.iter().copied().filter(|m| !ids.contains(m)).collect();
         if staying.is_empty() {
             return Err(ActionError::Invalid(
@@ -957,12 +992,12 @@ impl Clusterer {
                 version: s0.version,
             },
             live: Vec::new(),
+            live_n: 0,
             caller_set: HashSet::new(),
             points: Vec::new(),
         };
         let mut a = fresh(cluster, &old.s);
         let mut b = fresh(new_id, &old.s);
-        b.s.version = 0;
         a.s.apart_from.insert(new_id);
         b.s.apart_from.insert(cluster);
         self.clusters.insert(cluster, a);

@@ -252,9 +252,9 @@ fn the_partition_does_not_depend_on_arrival_order() {
             }
         }
         let mut by: BTreeMap<usize, Vec<i64>> = BTreeMap::new();
-        for i in 0..calls.len() {
+        for (i, c) in calls.iter().enumerate() {
             let r = find(&mut parent, i);
-            by.entry(r).or_default().push(calls[i].id);
+            by.entry(r).or_default().push(c.id);
         }
         let mut brute: Vec<Vec<i64>> = by.into_values().collect();
         for m in &mut brute {

@@ -173,6 +173,9 @@ pub struct Incident {
     pub demo: bool,
     pub jurisdiction: JurisdictionSummary,
     pub detail: IncidentDetail,
+    /// The repeat-call cluster it belongs to (issue 7; `None` until the live
+    /// writer has clustered it, e.g. after an offline `lianqin ingest`).
+    pub cluster_id: Option<i64>,
 }
 
 /// What the normalizing pipeline adds to an incident beyond the foundation's
@@ -288,6 +291,7 @@ impl Incident {
             "parties": d.parties,
             "entities": d.entities,
             "refs": d.refs,
+            "cluster_id": self.cluster_id,
         });
         match v {
             Value::Object(m) => m,

@@ -2,6 +2,7 @@
 //! test needs to drive the API in-process.
 
 mod api;
+mod clusters;
 pub mod error;
 pub mod ingest;
 pub use crate::wire::geojson;
@@ -69,6 +70,8 @@ pub struct AppState {
     pub sessions: crate::realtime::Sessions,
     /// The serialised OpenAPI document (set by `router`).
     pub(crate) openapi: bytes::Bytes,
+    /// Names of the configured cluster families (`GET /clusters?family=`).
+    pub cluster_families: Arc<Vec<String>>,
 }
 
 impl AppState {
@@ -92,6 +95,13 @@ impl AppState {
             ingest_permits: Arc::new(Semaphore::new(limits.ingest_concurrency)),
             sessions: Default::default(),
             openapi: bytes::Bytes::new(),
+            cluster_families: Arc::new(
+                crate::cluster::ClusterConfig::default()
+                    .families
+                    .into_iter()
+                    .map(|f| f.name)
+                    .collect(),
+            ),
         }
     }
 }
@@ -150,6 +160,11 @@ fn routes(limits: &Limits) -> OpenApiRouter<AppState> {
         .routes(routes!(risk::hotspots))
         .routes(routes!(risk::emerging))
         .routes(routes!(risk::forecast))
+        .routes(routes!(clusters::list_clusters))
+        .routes(routes!(clusters::get_cluster))
+        .routes(routes!(clusters::merge_cluster))
+        .routes(routes!(clusters::split_cluster))
+        .routes(routes!(clusters::stats_repeats))
         .fallback(api::not_found)
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,

@@ -26,6 +26,7 @@ use super::AppState;
         (name = "responders", description = "Roster, positions (incl. the OsmAnd protocol), tracks"),
         (name = "dispatch", description = "Recommendations, assignments, acknowledgements, statuses"),
         (name = "risk", description = "Heat, hotspots, emerging hotspots, forecast on H3 cells"),
+        (name = "clusters", description = "Repeat-call clusters: list, detail, merge/split by hand, repeat statistics"),
         (name = "stream", description = "The WebSocket stream (docs/STREAM.md)"),
     ),
     components(schemas(schemas::ErrorBody))

@@ -164,6 +164,9 @@ pub struct IncidentProperties {
     /// External ids kept for later linking.
     #[schema(value_type = Object)]
     pub refs: Value,
+    /// The repeat-call cluster (the id of the incident that opened it); null
+    /// until the live writer has clustered it.
+    pub cluster_id: Option<i64>,
 }
 
 /// A stored incident as `POST /api/v1/incidents` answers it.
@@ -678,4 +681,190 @@ pub struct Forecast {
     pub n_cells: usize,
     /// Highest score first; cells with a score above 0 (every study cell with `all`).
     pub cells: Vec<ForecastCell>,
+}
+
+// ---- repeat-call clusters ----------------------------------------------------
+
+/// A cluster's properties (stream and API alike).
+#[derive(Serialize, ToSchema)]
+pub struct ClusterProperties {
+    /// The id of the incident that opened it.
+    pub id: i64,
+    /// Category family (`noise`, `traffic`, `wage_debt`, `dispute`, …).
+    pub family: String,
+    pub members: u32,
+    /// members − 1: the calls after the first
+    pub repeats: u32,
+    pub located: u32,
+    pub first_at: DateTime<Utc>,
+    pub last_at: DateTime<Utc>,
+    /// last call + the family gap
+    pub closes_at: DateTime<Utc>,
+    pub horizon_at: DateTime<Utc>,
+    /// Open while no quiet period has ended it.
+    pub open: bool,
+    /// [lon, lat] mean of the located members
+    pub centroid: Option<[f64; 2]>,
+    /// [west, south, east, north]
+    pub bbox: Option<[f64; 4]>,
+    /// Convex hull of the located members (GeoJSON Polygon; a Point or LineString for one or two places).
+    #[schema(value_type = Object)]
+    pub extent: Value,
+    /// leaf id → members
+    pub categories: BTreeMap<String, u32>,
+    /// source code → members
+    pub sources: BTreeMap<String, u32>,
+    /// distinct callers
+    pub callers: u32,
+    /// Set when merged into another cluster.
+    pub replaced_by: Option<i64>,
+    /// A commander merged or split it.
+    pub manual: bool,
+    /// Split parts that automatic clustering keeps apart from this one.
+    pub apart_from: Vec<i64>,
+    pub version: i64,
+}
+
+/// A cluster as a Feature (centroid Point; null when no member is located).
+#[derive(Serialize, ToSchema)]
+pub struct ClusterFeature {
+    /// `Feature`
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub id: i64,
+    pub geometry: Option<PointOut>,
+    pub properties: ClusterProperties,
+}
+
+/// `GET /api/v1/clusters`: newest last call first.
+#[derive(Serialize, ToSchema)]
+pub struct ClusterCollection {
+    /// `FeatureCollection`
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub features: Vec<ClusterFeature>,
+}
+
+/// One member of a cluster.
+#[derive(Serialize, ToSchema)]
+pub struct ClusterMember {
+    pub incident_id: i64,
+    pub source: String,
+    pub source_id: String,
+    pub reported_at: DateTime<Utc>,
+    pub lon: Option<f64>,
+    pub lat: Option<f64>,
+    pub leaf_id: Option<String>,
+    pub category: Option<String>,
+    pub description: Option<String>,
+    pub address: Option<String>,
+    /// masked (`138****1234`)
+    pub caller_masked: Option<String>,
+    /// `opened`, `nearby`, `same_caller`, `same_entity`, `manual`
+    pub reason: String,
+    /// the member it was linked to
+    pub matched: Option<i64>,
+    pub distance_m: Option<f64>,
+    /// every member but the earliest is a repeat
+    pub repeat: bool,
+}
+
+/// One history entry (EIDO-style link).
+#[derive(Serialize, ToSchema)]
+pub struct ClusterLink {
+    /// `REPLACING`, `REPLACED`, `SPLIT`, `PARENT`, `CHILD`, `RELATED`
+    pub kind: String,
+    pub other_id: i64,
+    /// the call that caused an automatic merge
+    pub incident_id: Option<i64>,
+    pub manual: bool,
+    pub actor: Option<String>,
+    pub note: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+/// `GET /api/v1/clusters/{id}`.
+#[derive(Serialize, ToSchema)]
+pub struct ClusterDetail {
+    pub cluster: ClusterFeature,
+    /// event-time order, at most 2,000
+    pub members: Vec<ClusterMember>,
+    pub history: Vec<ClusterLink>,
+}
+
+/// `POST /api/v1/clusters/{id}/merge`.
+#[derive(Serialize, ToSchema)]
+pub struct ClusterMergeRequest {
+    /// clusters to merge into this one (1–50)
+    pub with: Vec<i64>,
+    /// who decided (recorded in the history and the event log)
+    pub actor: Option<String>,
+    pub note: Option<String>,
+}
+
+/// `POST /api/v1/clusters/{id}/split`.
+#[derive(Serialize, ToSchema)]
+pub struct ClusterSplitRequest {
+    /// members to move into a new cluster (1–500; at least one must stay)
+    pub incidents: Vec<i64>,
+    pub actor: Option<String>,
+    pub note: Option<String>,
+}
+
+/// The answer to a merge or split: the clusters as they are now.
+#[derive(Serialize, ToSchema)]
+pub struct ClusterActionAnswer {
+    pub cluster_id: i64,
+    /// the new cluster of a split
+    pub new_cluster_id: Option<i64>,
+    pub clusters: Vec<ClusterFeature>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RepeatRow {
+    pub key: String,
+    pub calls: i64,
+    pub repeats: i64,
+    pub rate: f64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RepeatLocation {
+    pub cluster_id: i64,
+    pub family: String,
+    pub calls: i64,
+    pub lon: Option<f64>,
+    pub lat: Option<f64>,
+    /// the address of the call that opened the cluster
+    pub address: Option<String>,
+    pub township_code: Option<String>,
+    pub first_at: DateTime<Utc>,
+    pub last_at: DateTime<Utc>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RepeatCaller {
+    /// masked; the number itself is never stored
+    pub caller_masked: Option<String>,
+    pub calls: i64,
+    pub clusters: i64,
+    pub last_at: DateTime<Utc>,
+}
+
+/// `GET /api/v1/stats/repeats`.
+#[derive(Serialize, ToSchema)]
+pub struct RepeatStats {
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    /// `day`, `township`, `grid`, `category` or `source`
+    pub by: String,
+    pub calls: i64,
+    /// calls that joined a cluster an earlier call had opened
+    pub repeats: i64,
+    pub rate: f64,
+    /// calls with no cluster yet (stored offline, clustered at the next start)
+    pub unclustered: i64,
+    pub rows: Vec<RepeatRow>,
+    pub top_locations: Vec<RepeatLocation>,
+    pub top_callers: Vec<RepeatCaller>,
 }

@@ -414,8 +414,8 @@ async fn commit_jobs(inner: &Inner, jobs: Vec<Job>) {
     add_ns(&stats.commit_ns, t);
     stats.transactions.fetch_add(1, Ordering::Relaxed);
     match result {
-        Ok(stored) => {
-            publish(inner, &stored).await;
+        Ok(mut stored) => {
+            publish(inner, &mut stored).await;
             let mut rest = stored.into_iter();
             for j in jobs {
                 let mine: Vec<Stored> = rest.by_ref().take(j.rows.len()).collect();
@@ -429,10 +429,10 @@ async fn commit_jobs(inner: &Inner, jobs: Vec<Job>) {
             tracing::warn!(error = %e, jobs = jobs.len(), "merged ingest transaction failed; committing its jobs one by one");
             for j in jobs {
                 let t = Instant::now();
-                let r = store::incidents::insert_batch(&inner.pool, &j.rows).await;
+                let mut r = store::incidents::insert_batch(&inner.pool, &j.rows).await;
                 add_ns(&stats.commit_ns, t);
                 stats.transactions.fetch_add(1, Ordering::Relaxed);
-                if let Ok(stored) = &r {
+                if let Ok(stored) = &mut r {
                     publish(inner, stored).await;
                 }
                 let _ = j.reply.send(r);
@@ -441,7 +441,9 @@ async fn commit_jobs(inner: &Inner, jobs: Vec<Job>) {
     }
 }
 
-async fn publish(inner: &Inner, stored: &[Stored]) {
+/// Publishes the newly created incidents; once the writer has clustered them
+/// (and stored the clusters), their `cluster_id` is set in `stored`.
+async fn publish(inner: &Inner, stored: &mut [Stored]) {
     let stats = &inner.stats;
     let fresh: Vec<Incident> = stored
         .iter()
@@ -465,8 +467,14 @@ async fn publish(inner: &Inner, stored: &[Stored]) {
         // Committed: now publish. If the world has stopped (shutdown), the
         // data is safe in PostGIS and is reloaded on the next start.
         let t = Instant::now();
-        world.committed(fresh).await;
+        let ids: std::collections::HashMap<i64, Option<i64>> =
+            world.committed(fresh).await.into_iter().collect();
         add_ns(&stats.publish_ns, t);
+        for s in stored.iter_mut() {
+            if let Some(c) = ids.get(&s.incident.id) {
+                s.incident.cluster_id = *c;
+            }
+        }
     }
 }
 

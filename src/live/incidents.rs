@@ -64,6 +64,37 @@ impl RecentIncidents {
         feature
     }
 
+    /// After a merge (`moved`: every member of `from` now in `to`) or a split
+    /// (`reassigned`: one incident to a cluster): the incidents' cluster ids
+    /// and their pre-serialised Features follow.
+    pub fn recluster(&mut self, moved: &[(i64, i64)], reassigned: &[(i64, i64)]) {
+        let mut changes: HashMap<i64, i64> = reassigned.iter().copied().collect();
+        if !moved.is_empty() {
+            for (id, i) in &self.by_id {
+                let mut c = i.cluster_id;
+                for (from, to) in moved {
+                    if c == Some(*from) {
+                        c = Some(*to);
+                    }
+                }
+                if c != i.cluster_id {
+                    if let Some(c) = c {
+                        changes.entry(*id).or_insert(c);
+                    }
+                }
+            }
+        }
+        for (id, cluster) in changes {
+            if let Some(i) = self.by_id.get_mut(&id) {
+                let mut copy = (**i).clone();
+                copy.cluster_id = Some(cluster);
+                let feature: Arc<str> = Arc::from(copy.to_feature().to_string());
+                *i = Arc::new(copy);
+                self.features.insert(id, feature);
+            }
+        }
+    }
+
     /// Drops incidents older than the retention age, then the oldest beyond the count.
     pub fn evict(&mut self, now: DateTime<Utc>) {
         let cutoff = now - self.retention.max_age;
@@ -151,6 +182,7 @@ mod tests {
             demo: false,
             jurisdiction: Default::default(),
             detail: Default::default(),
+            cluster_id: None,
         })
     }
 

@@ -11,6 +11,7 @@
 //!   its sequence number and the event receiver atomically: no event can fall
 //!   between a client's snapshot and its first delta, and none is sent twice.
 
+pub mod clusters;
 pub mod heat;
 mod incidents;
 pub mod responders;
@@ -93,6 +94,8 @@ pub enum Topic {
     Responders,
     /// Heat-cell deltas.
     Heat,
+    /// Repeat-call clusters (≥ 2 members), each message the whole cluster.
+    Clusters,
 }
 
 /// One event on the stream.
@@ -136,6 +139,8 @@ pub struct Subscription {
     /// The heat surface and what to read of it (with the heat layer);
     /// the subscriber builds its snapshot from it after subscribing.
     pub heat: Option<(HeatReader, HeatWant)>,
+    /// Open clusters (≥ 2 members) inside the box (with the clusters layer).
+    pub clusters: Option<Vec<Arc<str>>>,
     pub events: broadcast::Receiver<Arc<StreamEvent>>,
 }
 
@@ -222,14 +227,23 @@ pub fn heat_body(
 /// Result of one position in a batch.
 pub type FixResult = Result<(), FixError>;
 
+/// Each committed incident's id and cluster.
+pub type ClusterIds = Vec<(i64, Option<i64>)>;
+
 enum Command {
-    Committed(Vec<Incident>),
+    Committed(Vec<Incident>, Option<oneshot::Sender<ClusterIds>>),
     Subscribe {
         bbox: Bbox,
         limit: usize,
         responders: bool,
         heat: Option<HeatWant>,
+        clusters: bool,
         reply: oneshot::Sender<Subscription>,
+    },
+    Cluster {
+        action: clusters::Action,
+        actor: crate::store::clusters::Actor,
+        reply: oneshot::Sender<Result<clusters::ActionOutcome, clusters::ActionFailure>>,
     },
     ReplaceLayers(Box<Layers>),
     Stats(oneshot::Sender<WorldStats>),
@@ -251,6 +265,9 @@ pub struct WorldStats {
     pub recent_incidents: usize,
     pub subscribers: usize,
     pub responders: usize,
+    /// calls and clusters the clusterer holds in memory
+    pub cluster_calls: usize,
+    pub clusters: usize,
 }
 
 /// Retention of the in-memory recent-incident set.
@@ -278,6 +295,14 @@ pub struct ResponderWorld {
     pub flush: Option<mpsc::Sender<FlushBatch>>,
     /// The heat surface rebuilt from PostGIS.
     pub heat: crate::risk::heat::Heat,
+    /// The clusterer restored from PostGIS.
+    pub clusterer: crate::cluster::Clusterer,
+    /// The road to the cluster store and back (`None`: clusters are not
+    /// stored, e.g. in unit tests).
+    pub cluster_store: Option<(
+        mpsc::Sender<clusters::StoreJob>,
+        mpsc::Receiver<clusters::StoreJob>,
+    )>,
 }
 
 impl WorldHandle {
@@ -298,6 +323,8 @@ impl WorldHandle {
                 roster: Roster::new(Default::default(), Default::default()),
                 flush: None,
                 heat: crate::risk::heat::Heat::new(Default::default(), Utc::now()),
+                clusterer: crate::cluster::Clusterer::new(Default::default()),
+                cluster_store: None,
             },
         )
     }
@@ -323,10 +350,16 @@ impl WorldHandle {
         let roster = live.reader();
         let heat = heat::LiveHeat::new(responders.heat);
         let heat_reader = heat.reader();
+        let (store_tx, done_rx) = match responders.cluster_store {
+            Some((tx, rx)) => (Some(tx), Some(rx)),
+            None => (None, None),
+        };
         let writer = Writer {
             incidents: set,
             responders: live,
             heat,
+            clusters: clusters::LiveClusters::new(responders.clusterer, store_tx),
+            done: done_rx,
             events,
             snapshot: snap_tx,
             seq: seq.clone(),
@@ -411,16 +444,40 @@ impl WorldHandle {
         self.seq.load(Ordering::Acquire)
     }
 
-    /// Hands committed incidents to the writer, which indexes and publishes them.
-    pub async fn committed(&self, incidents: Vec<Incident>) {
+    /// Hands committed incidents to the writer, which clusters them, stores
+    /// the clusters, then indexes and publishes them. Answers each incident's
+    /// cluster once that is stored (empty if the world has stopped).
+    pub async fn committed(&self, incidents: Vec<Incident>) -> ClusterIds {
+        let (reply, rx) = oneshot::channel();
         if self
             .commands
-            .send(Command::Committed(incidents))
+            .send(Command::Committed(incidents, Some(reply)))
             .await
             .is_err()
         {
             tracing::warn!("live world stopped; committed incidents will be loaded at next start");
+            return Vec::new();
         }
+        rx.await.unwrap_or_default()
+    }
+
+    /// A commander merges or splits clusters: applied, stored, published.
+    /// `None` if the world has stopped.
+    pub async fn cluster_action(
+        &self,
+        action: clusters::Action,
+        actor: crate::store::clusters::Actor,
+    ) -> Option<Result<clusters::ActionOutcome, clusters::ActionFailure>> {
+        let (reply, rx) = oneshot::channel();
+        self.commands
+            .send(Command::Cluster {
+                action,
+                actor,
+                reply,
+            })
+            .await
+            .ok()?;
+        rx.await.ok()
     }
 
     /// Subscribes to events inside `bbox`, with the newest `limit` recent
@@ -431,7 +488,8 @@ impl WorldHandle {
         limit: usize,
         responders: bool,
     ) -> Option<Subscription> {
-        self.subscribe_with(bbox, limit, responders, None).await
+        self.subscribe_with(bbox, limit, responders, None, false)
+            .await
     }
 
     /// [`WorldHandle::subscribe`], with the heat layer when `heat` is given.
@@ -441,6 +499,7 @@ impl WorldHandle {
         limit: usize,
         responders: bool,
         heat: Option<HeatWant>,
+        clusters: bool,
     ) -> Option<Subscription> {
         let (reply, rx) = oneshot::channel();
         self.commands
@@ -449,6 +508,7 @@ impl WorldHandle {
                 limit,
                 responders,
                 heat,
+                clusters,
                 reply,
             })
             .await
@@ -475,6 +535,9 @@ struct Writer {
     incidents: RecentIncidents,
     responders: LiveResponders,
     heat: heat::LiveHeat,
+    clusters: clusters::LiveClusters,
+    /// stored cluster deltas coming back from the store task
+    done: Option<mpsc::Receiver<clusters::StoreJob>>,
     events: broadcast::Sender<Arc<StreamEvent>>,
     snapshot: watch::Sender<Arc<Snapshot>>,
     seq: Arc<AtomicU64>,
@@ -490,6 +553,20 @@ impl Writer {
         heat_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let cmd = tokio::select! {
+                biased;
+                // stored deltas first: the store task must never wait long
+                job = async {
+                    match &mut self.done {
+                        Some(rx) => rx.recv().await,
+                        None => std::future::pending().await,
+                    }
+                } => {
+                    match job {
+                        Some(job) => self.after_store(job),
+                        None => self.done = None,
+                    }
+                    continue;
+                }
                 cmd = commands.recv() => match cmd {
                     Some(c) => c,
                     None => break,
@@ -514,12 +591,50 @@ impl Writer {
                 }
             };
             match cmd {
-                Command::Committed(list) => self.publish(list),
+                Command::Committed(mut list, reply) => {
+                    let delta = self.clusters.assign(&mut list);
+                    // every committed incident warms its cells, backfills included
+                    // (heat is by event time; the surface decides how much is left)
+                    self.heat.add(&list);
+                    let job = clusters::StoreJob {
+                        delta,
+                        actor: None,
+                        after: clusters::After::Publish {
+                            incidents: list,
+                            reply,
+                        },
+                        stored: false,
+                    };
+                    if let Err(job) = self.clusters.store(job).await {
+                        self.after_store(job);
+                    }
+                }
+                Command::Cluster {
+                    action,
+                    actor,
+                    reply,
+                } => match self.clusters.act(&action) {
+                    Ok((outcome, delta)) => {
+                        let job = clusters::StoreJob {
+                            delta,
+                            actor: Some(actor),
+                            after: clusters::After::Action { reply, outcome },
+                            stored: false,
+                        };
+                        if let Err(job) = self.clusters.store(job).await {
+                            self.after_store(job);
+                        }
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(clusters::ActionFailure::Refused(e)));
+                    }
+                },
                 Command::Subscribe {
                     bbox,
                     limit,
                     responders,
                     heat,
+                    clusters,
                     reply,
                 } => {
                     // the heat snapshot is built by the subscriber, off the
@@ -538,6 +653,7 @@ impl Writer {
                         responders: features,
                         assignments,
                         heat,
+                        clusters: clusters.then(|| self.clusters.snapshot(bbox, limit)),
                         events: self.events.subscribe(),
                     };
                     let _ = reply.send(sub);
@@ -587,6 +703,8 @@ impl Writer {
                         recent_incidents: self.incidents.len(),
                         subscribers: self.events.receiver_count(),
                         responders: self.responders.reader().read(|r| r.len()),
+                        cluster_calls: self.clusters.clusterer.len(),
+                        clusters: self.clusters.clusterer.cluster_count(),
                     });
                 }
             }
@@ -613,11 +731,58 @@ impl Writer {
         self.emit(seq, Topic::Responders, EventBody::Features(items));
     }
 
+    /// A cluster delta is stored (or there is no store): publish what waited
+    /// for it.
+    fn after_store(&mut self, job: clusters::StoreJob) {
+        let delta = &job.delta;
+        if !delta.moved.is_empty() || !delta.reassigned.is_empty() {
+            self.incidents.recluster(&delta.moved, &delta.reassigned);
+        }
+        match job.after {
+            clusters::After::Publish { incidents, reply } => {
+                let ids: ClusterIds = incidents.iter().map(|i| (i.id, i.cluster_id)).collect();
+                self.publish(incidents);
+                if job.stored {
+                    self.emit_clusters(&job.delta);
+                }
+                if let Some(r) = reply {
+                    let _ = r.send(ids);
+                }
+            }
+            clusters::After::Action { reply, outcome } => {
+                if job.stored {
+                    self.emit_clusters(&job.delta);
+                    let _ = reply.send(Ok(outcome));
+                } else {
+                    let _ = reply.send(Err(clusters::ActionFailure::NotStored));
+                }
+            }
+        }
+    }
+
+    /// One `cluster` message per changed cluster screens show (≥ 2
+    /// members, or changed by hand, or a shown one merged away).
+    fn emit_clusters(&self, delta: &crate::cluster::Delta) {
+        for s in &delta.clusters {
+            if s.members < clusters::STREAM_MIN_MEMBERS && !s.manual {
+                continue;
+            }
+            let (position, feature) = self.clusters.feature(s);
+            let seq = self.next_seq();
+            let msg = format!(r#"{{"type":"cluster","seq":{seq},"feature":{feature}}}"#);
+            self.emit(
+                seq,
+                Topic::Clusters,
+                EventBody::One {
+                    position,
+                    json: Arc::from(msg),
+                },
+            );
+        }
+    }
+
     fn publish(&mut self, list: Vec<Incident>) {
         let now = Utc::now();
-        // every committed incident warms its cells, backfills included
-        // (heat is by event time; the surface decides how much is left)
-        self.heat.add(&list);
         for incident in list {
             // A backfilled record older than the retention window is stored
             // (GET /api/v1/incidents has it) but not streamed: a snapshot

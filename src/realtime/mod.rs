@@ -27,7 +27,7 @@ const MIN_LINK_BYTES_PER_SEC: f64 = 32.0 * 1024.0;
 pub const MIN_SUBSCRIBE_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Layers a client can subscribe to today.
-pub const STREAM_LAYERS: &[&str] = &["incidents", "responders", "heat"];
+pub const STREAM_LAYERS: &[&str] = &["incidents", "responders", "heat", "clusters"];
 
 /// What a client subscribed to. Without `layers` a subscribe means
 /// incidents only (what the first screens asked for).
@@ -37,6 +37,7 @@ struct Want {
     incidents: bool,
     responders: bool,
     heat: Option<HeatWant>,
+    clusters: bool,
 }
 
 impl Want {
@@ -45,6 +46,7 @@ impl Want {
             Topic::Incidents => self.incidents,
             Topic::Responders => self.responders,
             Topic::Heat => self.heat.is_some(),
+            Topic::Clusters => self.clusters,
         }
     }
 }
@@ -142,6 +144,7 @@ fn parse_client(text: &str) -> Result<ClientMsg, String> {
                 incidents: true,
                 responders: false,
                 heat: None,
+                clusters: false,
             };
             let mut heat = false;
             if let Some(layers) = v.get("layers") {
@@ -154,6 +157,7 @@ fn parse_client(text: &str) -> Result<ClientMsg, String> {
                         Some("incidents") => want.incidents = true,
                         Some("responders") => want.responders = true,
                         Some("heat") => heat = true,
+                        Some("clusters") => want.clusters = true,
                         _ => {
                             return Err(error_msg(
                                 "layers",
@@ -205,6 +209,11 @@ fn snapshot_msg(sub: &Subscription, want: &Want) -> String {
     if want.responders {
         text.push_str(r#","responders":{"type":"FeatureCollection","features":["#);
         join_into(&mut text, sub.responders.iter().flatten().map(|f| &**f));
+        text.push_str("]}");
+    }
+    if want.clusters {
+        text.push_str(r#","clusters":{"type":"FeatureCollection","features":["#);
+        join_into(&mut text, sub.clusters.iter().flatten().map(|f| &**f));
         text.push_str("]}");
     }
     text.push('}');
@@ -462,6 +471,7 @@ async fn subscribe(s: &mut Session, world: &WorldHandle, want: &Want) -> Result<
             s.settings.snapshot_limit,
             want.responders,
             want.heat.clone(),
+            want.clusters,
         )
         .await
         .ok_or(Closed)?;
@@ -487,7 +497,8 @@ mod tests {
                 bbox: Bbox::new(121.0, 28.5, 121.3, 28.7).unwrap(),
                 incidents: true,
                 responders: false,
-                heat: None
+                heat: None,
+                clusters: false
             })
         );
         assert_eq!(
@@ -496,7 +507,8 @@ mod tests {
                 bbox: Bbox::world(),
                 incidents: true,
                 responders: false,
-                heat: None
+                heat: None,
+                clusters: false
             })
         );
         assert_eq!(
@@ -505,7 +517,18 @@ mod tests {
                 bbox: Bbox::world(),
                 incidents: false,
                 responders: true,
-                heat: None
+                heat: None,
+                clusters: false
+            })
+        );
+        assert_eq!(
+            parse_client(r#"{"type":"subscribe","layers":["clusters","incidents"]}"#).unwrap(),
+            ClientMsg::Subscribe(Want {
+                bbox: Bbox::world(),
+                incidents: true,
+                responders: false,
+                heat: None,
+                clusters: true
             })
         );
         assert_eq!(parse_client(r#"{"type":"ping"}"#).unwrap(), ClientMsg::Ping);

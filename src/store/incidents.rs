@@ -11,7 +11,8 @@ use crate::domain::{
 
 const COLUMNS: &str =
     "id, source, source_id, reported_at, received_at, ST_X(geom) as lon, ST_Y(geom) as lat, \
-                       category, description, address, priority, demo, jurisdiction, detail";
+                       category, description, address, priority, demo, jurisdiction, detail, \
+                       (select m.cluster_id from cluster_member m where m.incident_id = incident.id) as cluster_id";
 
 fn from_row(r: &PgRow) -> Result<Incident, StoreError> {
     let source: String = r.get("source");
@@ -42,6 +43,7 @@ fn from_row(r: &PgRow) -> Result<Incident, StoreError> {
         demo: r.get("demo"),
         jurisdiction: jurisdiction.0,
         detail: detail.0,
+        cluster_id: r.get("cluster_id"),
     })
 }
 

@@ -1,6 +1,7 @@
 //! PostgreSQL + PostGIS through sqlx. Geometry crosses the boundary as
 //! GeoJSON text (`ST_GeomFromGeoJSON` / `ST_AsGeoJSON`) in this module only.
 
+pub mod clusters;
 pub mod incidents;
 pub mod layers;
 pub mod responders;

@@ -1,6 +1,7 @@
 //! End-to-end tests of the HTTP API and the WebSocket stream against a real
 //! PostgreSQL + PostGIS, one fresh database per test (see `helpers`).
 
+mod clusters;
 mod dispatch;
 mod event_log;
 mod health;
