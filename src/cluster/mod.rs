@@ -11,7 +11,8 @@
 //! - come from the same caller (keyed phone hash) within the family's caller
 //!   radius and caller gap (unlocated calls: any distance) — or
 //! - name the same entity (hashed company or address) within the family's
-//!   entity gap, at any distance.
+//!   entity gap, at any distance (in a "same leaf only" family, of the same
+//!   leaf).
 //!
 //! A cluster is a connected component of that link graph. The predicate is
 //! symmetric and uses event time only (`reported_at`), so the partition does
@@ -494,8 +495,14 @@ impl Clusterer {
             (Some(p), Some(q)) => Some(haversine_m(p.0, p.1, q.0, q.1)),
             _ => None,
         };
+        let same_leaf = a.leaf.is_some() && a.leaf == b.leaf;
+        // A shared company or address links across days and distance; in a
+        // "same leaf only" family (min_text_similarity > 1: chronic nuisances)
+        // only calls of the same leaf — a broken lamp and illegal parking at
+        // one address are two matters.
         if let Some(gap) = f.entity_gap_us() {
             if dt <= gap
+                && (same_leaf || f.min_text_similarity <= 1.0)
                 && a.entities
                     .iter()
                     .any(|e| b.entities.binary_search(e).is_ok())
@@ -511,8 +518,7 @@ impl Clusterer {
         if dt > f.gap_us() || d > f.radius_m {
             return None;
         }
-        let same_kind = (a.leaf.is_some() && a.leaf == b.leaf)
-            || jaccard(&a.bigrams, &b.bigrams) >= f.min_text_similarity;
+        let same_kind = same_leaf || jaccard(&a.bigrams, &b.bigrams) >= f.min_text_similarity;
         same_kind.then_some((Reason::Nearby, Some(d)))
     }
 

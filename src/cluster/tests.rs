@@ -72,6 +72,31 @@ fn different_kinds_at_the_same_door_in_the_same_hour_stay_apart() {
 }
 
 #[test]
+fn noise_calls_of_any_noise_leaf_and_wording_at_one_place_and_hour_are_one_event() {
+    let mut c = clusterer();
+    c.apply(&call(
+        1,
+        0,
+        0.0,
+        0.0,
+        "10.04",
+        "楼下KTV唱歌声音太大了，吵得睡不着觉",
+    ));
+    assert_eq!(
+        c.apply(&call(2, 5, 60.0, 30.0, "02.08", "半夜还在放音乐"))
+            .0,
+        1
+    );
+    assert_eq!(
+        c.apply(&call(3, 9, -30.0, 50.0, "10.03", "隔壁太吵了影响休息"))
+            .0,
+        1
+    );
+    // a fight at the same door stays apart (another family)
+    assert_eq!(c.apply(&call(4, 10, 10.0, 0.0, "02.01", "有人打架")).0, 4);
+}
+
+#[test]
 fn a_traffic_accident_repeats_for_an_hour_within_a_few_hundred_metres() {
     let mut c = clusterer();
     c.apply(&call(1, 0, 0.0, 0.0, "03.01", "两车相撞"));
@@ -126,6 +151,23 @@ fn a_wage_dispute_about_one_company_repeats_across_days_and_kilometres() {
     let mut late = call(4, 60 * 24 * 50, 0.0, 0.0, "08.01", "拖欠工资");
     late.entities = vec!["e:company".into()];
     assert_eq!(c.apply(&late).0, 4);
+}
+
+#[test]
+fn a_chronic_nuisance_at_one_address_repeats_for_weeks_but_kinds_stay_apart() {
+    let mut c = clusterer();
+    let at = |id, days: i64, east: f64, leaf: &str, text: &str| {
+        let mut x = call(id, 60 * 24 * days, east, 0.0, leaf, text);
+        x.entities = vec!["e:addr:a".into()];
+        x
+    };
+    c.apply(&at(1, 0, 0.0, "10.01", "店门口占道经营"));
+    // the same address and leaf, 12 days later, geocoded 400 m off: the same matter
+    let (k, d) = c.apply(&at(2, 12, 400.0, "10.01", "又在门口摆摊"));
+    assert_eq!(k, 1);
+    assert_eq!(d.memberships[0].reason, Reason::SameEntity);
+    // the same address, another leaf of the family (a lamp out): another matter
+    assert_eq!(c.apply(&at(3, 12, 0.0, "10.05", "路灯坏了")).0, 3);
 }
 
 #[test]

@@ -110,3 +110,25 @@ export const ASSIGNED_RING = '#F8FAFC';   // "已派" ring around an incident (w
 export const RANK_COLORS = ['#F8FAFC', '#E2E8F0', '#CBD5E1', '#94A3B8', '#94A3B8']; // candidate lines, rank 1..5
 export const GLYPH_MINZOOM = 13;         // type glyphs on responders only when zoomed in
 export const NOTICE_MS = 20000;          // re-offer / decline notices on the wall
+
+// ---------------------------------------------------------------- repeat calls and display aggregation (issue 7)
+// Repeat clusters (one event, many calls) are pink rings with ×N: pink is no priority and no responder status.
+export const REPEAT_RING = '#FF6BD6';
+export const REPEAT_MAX = 300;           // repeat clusters held / drawn (newest first in the snapshot)
+// Display aggregation (count bubbles) is a different thing from repeat clusters: MapLibre's GeoJSON clustering
+// (supercluster in its worker). The wall turns it on by itself once it holds AGG_AUTO_MIN located incidents;
+// fewer are always drawn one by one. `?agg=on|off` forces it. Bubbles up to AGG_MAX_ZOOM, points above.
+export const AGG_AUTO_MIN = 300;
+export const AGG_RADIUS_PX = 40;
+export const AGG_MIN_POINTS = 4;
+export const AGG_MAX_ZOOM = 13;
+export const CLUSTER_FAMILY_NAME = {
+  noise: '噪声扰民', traffic: '交通事故', wage_debt: '欠薪欠款', dispute: '矛盾纠纷', nuisance: '长期滋扰',
+  fire_disaster: '火灾灾害', crime_order: '治安刑事', help: '求助', group: '群体事件', petition: '信访投诉', other: '其他',
+};
+export const CLUSTER_REASON_NAME = {
+  opened: '首次来电', nearby: '时空相近', same_caller: '同一来电人', same_entity: '同一单位/地址', manual: '人工归并',
+};
+export const CLUSTER_LINK_NAME = {
+  REPLACING: '合并了', REPLACED: '已并入', SPLIT: '拆分自', PARENT: '拆出', CHILD: '子簇', RELATED: '相关',
+};

@@ -76,7 +76,7 @@ export function geocodeText(p) {
  * The detail card's HTML (popup on the wall's map, or the card of an unlocated incident).
  * fmtTime: Date → "hh:mm:ss".
  */
-export function detailHtml(f, { fmtTime, assigned = '' } = {}) {
+export function detailHtml(f, { fmtTime, assigned = '', repeat = '' } = {}) {
   const p = f.properties || {};
   const c = p.classification || {};
   const j = p.jurisdiction || {};
@@ -108,6 +108,7 @@ export function detailHtml(f, { fmtTime, assigned = '' } = {}) {
     ${runners.length ? row('备选', `<span class="dt-muted">${runners.map((r) => `${esc(r.leaf_name)} ${esc(pct(r.confidence))}`).join('，')}</span>`) : ''}
     ${tags.length ? row('标签', tagChips(tags)) : ''}
     ${row('建议牵头', lead ? `<b class="dt-lead">${esc(lead)}</b>` : '')}
+    ${repeat ? row('重复来电', repeat, 'dt-repeat-row') : ''}
     ${row('来源', `${esc(sourceLabel(p))}${srcCat}${p.source_id ? ` <span class="dt-muted">#${esc(p.source_id)}</span>` : ''}`)}
     ${row('报警人', caller ? esc(caller) : '')}
     ${row('地址', esc(p.address || ''))}

@@ -5,6 +5,7 @@ import {
   PALETTE, SOURCES, SOURCE_NAME, SOURCE_SHORT, PRIORITY_NAME, DISTRICT_BBOX,
   MAX_INCIDENTS, MAX_LIST_ROWS, FLUSH_MS, PANEL_MS, FLASH_MS, TZ,
   RESPONDER_STATUS, ASSIGNED_RING, NOTICE_MS, SOURCE_COUNTER, UNLOCATED_SINCE_MS, UNLOCATED_MAX,
+  AGG_AUTO_MIN, AGG_RADIUS_PX, AGG_MIN_POINTS, AGG_MAX_ZOOM, CLUSTER_FAMILY_NAME,
 } from './config.js';
 import {
   loadTaxonomy, taxonomy, detailHtml, tagChips, tagsOf, leafOf, isLocated, sourceLabel,
@@ -17,6 +18,7 @@ import {
 import { ResponderStore, AssignmentBook, addResponderLayers } from './responders.js';
 import { createHeatOverlay } from './heat.js';
 import { heatResForZoom } from './h3cells.js';
+import { RepeatBook, createRepeatLayer } from './repeats.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -43,10 +45,15 @@ const state = {
   detailId: null,         // incident whose detail (popup / card) is open
   showDetail: null,       // (id) → open an incident's detail, as a click on its row / point does
   taxonomy,               // GET /api/v1/taxonomy (tag labels), fetched once
+  repeats: null,          // cluster id → repeat cluster Feature (layer "clusters")
+  selectRepeat: null,     // (clusterId|null) → open a repeat cluster's card, as a click on its ring does
+  agg: { mode: 'auto', on: false, bubbles: [] }, // display aggregation (count bubbles): mode auto|on|off
 };
 window.lianqin = state;
 const rsp = new ResponderStore();
 const book = new AssignmentBook();
+const repeats = new RepeatBook();
+state.repeats = repeats.byId;
 state.responders = rsp.features;
 state.assignments = book.byId;
 state.assignedIncidents = book.openByIncident;
@@ -115,23 +122,37 @@ const heat = createHeatOverlay(map, px, {
 state.heat = heat.state;
 state.heatDisplayed = heat.displayed;
 state.heatCellOf = heat.cellOf;
-const baseLayers = ['incidents', 'responders'];
+const baseLayers = ['incidents', 'responders', 'clusters'];
+const aggParam = new URLSearchParams(window.location.search).get('agg');
+state.agg.mode = aggParam === 'on' || aggParam === '1' ? 'on' : aggParam === 'off' || aggParam === '0' ? 'off' : 'auto';
+const aggWanted = () => state.agg.mode === 'on' || (state.agg.mode === 'auto' && state.incidents.size >= AGG_AUTO_MIN);
+const POINT = ['!', ['has', 'point_count']];
 const streamLayers = () => (heat.state.on ? [...baseLayers, 'heat'] : baseLayers);
 
 function addLiveLayers() {
   heat.addLayers(); // under responders and incidents
-  map.addSource('incidents', { type: 'geojson', data: EMPTY, promoteId: 'id' });
+  // Display aggregation: MapLibre's GeoJSON clustering (supercluster in its worker), switched on and off with
+  // setClusterOptions. A bubble's colour is the highest priority inside it, with a red halo if it holds a P1.
+  state.agg.on = aggWanted();
+  map.addSource('incidents', {
+    type: 'geojson', data: EMPTY, promoteId: 'id',
+    cluster: state.agg.on, clusterRadius: AGG_RADIUS_PX, clusterMaxZoom: AGG_MAX_ZOOM, clusterMinPoints: AGG_MIN_POINTS,
+    clusterProperties: {
+      top: ['min', ['coalesce', ['get', 'priority'], 4]],
+      p1: ['+', ['case', ['==', ['get', 'priority'], 1], 1, 0]],
+    },
+  });
   // responders under the incidents: incidents stay the loudest thing on the map
   addResponderLayers(map, px);
   // incidents: P1 halo (until assigned), 已派 ring, then the priority-coloured dot with a white outline
   map.addLayer({
     id: 'incidents-halo', type: 'circle', source: 'incidents',
-    filter: ['all', ['==', ['get', 'priority'], 1], ['!=', ['get', '_assigned'], true]],
+    filter: ['all', POINT, ['==', ['get', 'priority'], 1], ['!=', ['get', '_assigned'], true]],
     paint: { 'circle-color': PALETTE.priority[1], 'circle-radius': px(16), 'circle-opacity': 0.28, 'circle-blur': 0.4 },
   });
   map.addLayer({
     id: 'incidents-assigned', type: 'circle', source: 'incidents',
-    filter: ['==', ['get', '_assigned'], true],
+    filter: ['all', POINT, ['==', ['get', '_assigned'], true]],
     paint: {
       'circle-color': 'rgba(0,0,0,0)',
       'circle-radius': ['interpolate', ['linear'], ['zoom'], 9, px(12.5), 14, px(17)],
@@ -139,7 +160,7 @@ function addLiveLayers() {
     },
   });
   map.addLayer({
-    id: 'incidents-circle', type: 'circle', source: 'incidents',
+    id: 'incidents-circle', type: 'circle', source: 'incidents', filter: POINT,
     paint: {
       'circle-color': PRIO_COLOR_EXPR,
       'circle-radius': ['interpolate', ['linear'], ['zoom'], 9, ['match', ['coalesce', ['get', 'priority'], 0], 1, px(8), 2, px(7), px(6)], 14, px(11)],
@@ -148,6 +169,62 @@ function addLiveLayers() {
       'circle-opacity': ['case', ['==', ['get', 'demo'], true], 0.75, 1],
     },
   });
+  map.addLayer({
+    id: 'incidents-agg-halo', type: 'circle', source: 'incidents',
+    filter: ['all', ['has', 'point_count'], ['>', ['get', 'p1'], 0]],
+    paint: { 'circle-color': PALETTE.priority[1], 'circle-radius': aggRadius(8), 'circle-opacity': 0.3, 'circle-blur': 0.4 },
+  });
+  map.addLayer({
+    id: 'incidents-agg', type: 'circle', source: 'incidents', filter: ['has', 'point_count'],
+    paint: {
+      'circle-color': ['match', ['get', 'top'], 1, PALETTE.priority[1], 2, PALETTE.priority[2], 3, PALETTE.priority[3], PALETTE.priorityNone],
+      'circle-opacity': 0.82,
+      'circle-radius': aggRadius(0),
+      'circle-stroke-color': '#FFFFFF', 'circle-stroke-width': px(2), 'circle-stroke-opacity': 0.9,
+    },
+  });
+  repeatLayer = createRepeatLayer(map, px, repeats, {
+    cardEl: $('repeat-card'), fmtTime: timeText, onShowIncident: (id) => showDetail(id),
+  });
+  state.selectRepeat = (id) => repeatLayer.select(id);
+  map.on('idle', renderAggBubbles);
+}
+const aggRadius = (extra) => ['+', ['step', ['get', 'point_count'], px(15), 10, px(19), 50, px(24), 200, px(30)], px(extra)];
+
+// count chips over the bubbles (DOM: no glyph server); rebuilt from what is rendered whenever the map settles
+let repeatLayer = null;
+const aggChips = new Map(); // key → { el, marker }
+function renderAggBubbles() {
+  const feats = state.agg.on ? map.queryRenderedFeatures({ layers: ['incidents-agg'] }) : [];
+  const seen = new Set();
+  const bubbles = [];
+  for (const f of feats) {
+    const p = f.properties;
+    const key = `${p.cluster_id}`;
+    if (seen.has(key)) continue; // a bubble on a tile edge is returned once per tile
+    seen.add(key);
+    const coords = f.geometry.coordinates;
+    bubbles.push({ cluster_id: p.cluster_id, count: p.point_count, top: p.top, p1: p.p1, lngLat: coords });
+    let c = aggChips.get(key);
+    if (!c) {
+      const el = document.createElement('div');
+      el.className = 'agg-chip';
+      c = { el, marker: new maplibregl.Marker({ element: el, anchor: 'center' }).setLngLat(coords).addTo(map) };
+      aggChips.set(key, c);
+    } else c.marker.setLngLat(coords);
+    c.el.textContent = String(p.point_count_abbreviated ?? p.point_count);
+    c.el.classList.toggle('dark', p.top === 3);
+  }
+  for (const [k, c] of aggChips) if (!seen.has(k)) { c.marker.remove(); aggChips.delete(k); }
+  state.agg.bubbles = bubbles;
+}
+
+function syncAggregation() {
+  const want = aggWanted();
+  if (want === state.agg.on) return;
+  state.agg.on = want;
+  map.getSource('incidents').setClusterOptions({ cluster: want, clusterRadius: AGG_RADIUS_PX, clusterMaxZoom: AGG_MAX_ZOOM });
+  if (!want) renderAggBubbles();
 }
 
 // ---------------------------------------------------------------- incidents store, coalesced map flush
@@ -257,6 +334,13 @@ function flush() {
     }
   }
   pending.reset = false; pending.add.clear(); pending.remove.clear();
+  syncAggregation();
+  if (repeats.dirty) {
+    for (const row of rowCache.values()) row.f = null; // 重复×N badges: re-render rows in place
+    repeatLayer?.flush();
+    renderRepeatKpi();
+    if (state.detailId !== null) refreshDetail();
+  }
   if (rsp.dirty) rsp.flush(map);
   runFlashes();
   renderList();
@@ -300,6 +384,7 @@ function rowHtml(f) {
       <span class="cat">${esc(p.category || leafOf(p) || '未分类')}${leafOf(p) && leafOf(p) !== p.category ? `<span class="leaf"> · ${esc(leafOf(p))}</span>` : ''}</span>
       ${p.demo ? '<span class="badge demo">演示</span>' : ''}
       ${assignedBadge(f.id)}
+      ${repeatBadge(p.cluster_id)}
       <span class="time" title="${esc(t || '')}">${d && !Number.isNaN(d.getTime()) ? esc(timeText(d)) : '--:--:--'}</span>
     </div>
     <div class="inc-l2">${esc(where)}${where && desc ? ' · ' : ''}<span class="desc">${esc(desc)}</span></div>
@@ -312,6 +397,21 @@ function assignedBadge(id) {
   const names = open.map((a) => a.responder_name || rsp.features.get(String(a.responder_id))?.properties.name || a.responder_id);
   const acked = open.some((a) => a.status === 'acked');
   return `<span class="badge assigned${acked ? ' acked' : ''}" title="${esc(names.join('、'))}">${acked ? '已确认' : '已派'} ${esc(names[0])}${names.length > 1 ? ` 等${names.length}` : ''}</span>`;
+}
+
+function repeatBadge(clusterId) {
+  const n = repeats.callsOf(clusterId);
+  if (n < 2) return '';
+  const c = repeats.get(clusterId);
+  return `<span class="badge repeat" data-cluster="${esc(c?.id ?? clusterId)}" title="同一事件已来电 ${n} 次（${esc(CLUSTER_FAMILY_NAME[c?.properties.family] || '')}）">重复×${n}</span>`;
+}
+
+function renderRepeatKpi() {
+  const t = repeats.totals();
+  $('repeat-kpi').innerHTML = t.clusters
+    ? `重复来电 <b>${t.clusters}</b> 起 · <b>${t.calls}</b> 次`
+    : '暂无重复来电';
+  $('repeat-kpi').classList.toggle('zero', !t.clusters);
 }
 
 function renderList() {
@@ -512,7 +612,9 @@ function showDetail(id) {
   for (const li of document.querySelectorAll('.inc.selected, .ul.selected')) li.classList.remove('selected');
   document.querySelector(`#incident-list li[data-id="${CSS.escape(String(f.id))}"]`)?.classList.add('selected');
   document.querySelector(`#unloc-list li[data-id="${CSS.escape(String(f.id))}"]`)?.classList.add('selected');
-  const html = detailHtml(f, { fmtTime: timeText, assigned: assignedBadge(f.id) });
+  const rc = repeats.get(f.properties.cluster_id);
+  const repeat = rc ? `<a href="#" class="dt-repeat" data-cluster="${esc(rc.id)}">同一事件共 ${esc(rc.properties.members)} 次来电 · ${esc(CLUSTER_FAMILY_NAME[rc.properties.family] || '')} · 查看全部</a>` : '';
+  const html = detailHtml(f, { fmtTime: timeText, assigned: assignedBadge(f.id), repeat });
   if (isLocated(f) && mapReady) {
     $('detail-card').hidden = true;
     dropPopup();
@@ -539,6 +641,14 @@ function refreshDetail() {
 }
 
 $('detail-close').addEventListener('click', closeDetail);
+// the 重复来电 row of a detail opens the cluster's card
+document.addEventListener('click', (e) => {
+  const a = e.target.closest('.dt-repeat, .badge.repeat');
+  if (!a) return;
+  e.preventDefault();
+  e.stopPropagation();
+  repeatLayer?.select(a.dataset.cluster);
+});
 $('incident-list').addEventListener('click', (e) => {
   const li = e.target.closest('li.inc');
   if (li) showDetail(li.dataset.id);
@@ -547,7 +657,7 @@ $('unloc-list').addEventListener('click', (e) => {
   const li = e.target.closest('li.ul');
   if (li) showDetail(li.dataset.id);
 });
-window.addEventListener('keydown', (e) => { if (e.key === 'Escape') closeDetail(); });
+window.addEventListener('keydown', (e) => { if (e.key === 'Escape') { closeDetail(); repeatLayer?.select(null); } });
 
 // ---------------------------------------------------------------- 警力态势 (counts by status, from the features held)
 function renderForce() {
@@ -653,12 +763,14 @@ const stream = new IncidentStream({
       if (heat.state.on && msg.heat) heat.onSnapshot(msg.heat);
       rsp.snapshot(msg.responders || EMPTY);
       book.snapshot(Array.isArray(msg.assignments) ? msg.assignments : []);
+      repeats.snapshot(msg.clusters || EMPTY);
       for (const row of rowCache.values()) row.f = null; // assignments may differ: re-render rows in place
       applySnapshot(seq, fc);
       refreshTodayStats();
     },
     onResponders: (seq, feats) => { state.lastSeq = seq; rsp.apply(feats); scheduleFlush(); },
     onAssignment: (seq, a) => { state.lastSeq = seq; applyAssignment(a); },
+    onCluster: (seq, f) => { state.lastSeq = seq; repeats.apply(f); scheduleFlush(); },
     onIncident: (seq, f) => {
       const id = f?.properties?.id ?? f?.id;
       if (id !== undefined && !state.incidents.has(id)) recentFlash.set(id, Date.now());
@@ -668,7 +780,7 @@ const stream = new IncidentStream({
     onRefused: (layers) => {
       if (layers.includes('heat')) { heat.state.error = '服务器拒绝了热力订阅，热力不随实时数据更新'; heat.redraw(true); }
     },
-    onReset: () => { rsp.clear(); book.clear(); resetIncidents(); },
+    onReset: () => { rsp.clear(); book.clear(); repeats.clear(); resetIncidents(); },
     onState: (s, info) => { state.connection = s; connInfo = info; renderConn(); },
     onError: (m) => { state.errors.push(`stream: ${m}`); console.warn('[stream]', m); },
   },
@@ -702,10 +814,21 @@ async function boot() {
   addLiveLayers();
   mapReady = true;
   // the wall PC's mouse: a click on an incident point opens its detail, elsewhere closes it
-  map.on('click', (e) => {
+  // a point first, then a repeat ring (its card), then a count bubble (zoom in to what it holds)
+  map.on('click', async (e) => {
     const r = 6;
-    const hit = map.queryRenderedFeatures([[e.point.x - r, e.point.y - r], [e.point.x + r, e.point.y + r]], { layers: ['incidents-circle'] })[0];
-    if (hit) showDetail(hit.properties.id); else closeDetail();
+    const box = [[e.point.x - r, e.point.y - r], [e.point.x + r, e.point.y + r]];
+    const hit = map.queryRenderedFeatures(box, { layers: ['incidents-circle'] })[0];
+    if (hit) { showDetail(hit.properties.id); return; }
+    const ring = repeatLayer.hitTest(e.point);
+    if (ring) { closeDetail(); repeatLayer.select(ring); return; }
+    closeDetail();
+    repeatLayer.select(null);
+    const bubble = map.queryRenderedFeatures(box, { layers: ['incidents-agg'] })[0];
+    if (bubble) {
+      const zoom = await map.getSource('incidents').getClusterExpansionZoom(bubble.properties.cluster_id);
+      map.easeTo({ center: bubble.geometry.coordinates, zoom: Math.min(zoom, AGG_MAX_ZOOM + 1), duration: 500 });
+    }
   });
   if (bb) map.fitBounds([[bb[0], bb[1]], [bb[2], bb[3]]], { padding: { top: 40, bottom: 40, left: 40, right: 40 }, duration: 0 });
   addLabels();

@@ -12,7 +12,8 @@ export function streamUrl(loc = window.location) {
 
 /**
  * handlers: onSnapshot(seq, incidentsFC, msg), onIncident(seq, feature), onResponders(seq, features),
- *           onAssignment(seq, assignment), onHeat(msg), onReset(reason), onMessage(), onState(state, info),
+ *           onAssignment(seq, assignment), onCluster(seq, feature), onHeat(msg), onReset(reason), onMessage(),
+ *           onState(state, info),
  *           onError(msg), onRefused(layers, msg)
  * heat: with layers including "heat", the subscribe carries `heat: {res, surface, category}` (docs/STREAM.md).
  * layers: what to subscribe to (default ["incidents"]). If the server refuses a layer before the first
@@ -85,8 +86,8 @@ export class IncidentStream {
 
   /** What we fall back to when the server refuses `layers`: without "heat" first, then incidents only. */
   fallbackLayers() {
-    if (this.layers.includes('heat')) {
-      const rest = this.layers.filter((l) => l !== 'heat');
+    if (this.layers.includes('heat') || this.layers.includes('clusters')) {
+      const rest = this.layers.filter((l) => l !== 'heat' && l !== 'clusters');
       return rest.length ? rest : ['incidents'];
     }
     return ['incidents'];
@@ -158,6 +159,10 @@ export class IncidentStream {
       case 'assignment':
         if (this._fresh(msg) && msg.assignment) this.h.onAssignment?.(this.lastSeq, msg.assignment);
         break;
+      case 'cluster':
+        // (layer "clusters") the whole repeat cluster, in place; shares the incidents' seq
+        if (this._fresh(msg) && msg.feature) this.h.onCluster?.(this.lastSeq, msg.feature);
+        break;
       case 'heartbeat':
         break;
       case 'resync':
@@ -168,7 +173,7 @@ export class IncidentStream {
         break;
       case 'error':
         if (this.awaitingSnapshot && !this.refusedLayers && this.layers.length > 1
-          && /layer|heat/i.test(`${msg.field ?? ''} ${msg.reason ?? ''}`)) {
+          && /layer|heat|cluster/i.test(`${msg.field ?? ''} ${msg.reason ?? ''}`)) {
           this.refusedLayers = true; // older server: keep the incident picture alive
           this.h.onError?.(`订阅 ${this.layers.join(',')} 被拒绝 (${msg.reason ?? ''})，仅订阅 ${this.fallbackLayers().join(',')}`);
           this.h.onRefused?.(this.layers, msg);
