@@ -6,34 +6,19 @@
 // 2. Display aggregation (a different thing): 14 unrelated incidents inside ~400 m are one count bubble at the
 //    wall's zoom (`?agg=on` forces it on; by default it turns on at AGG_AUTO_MIN held incidents), and single points
 //    again once zoomed in.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { launch, watch, close } from './harness.mjs';
+import { browserSession, foreignRequests } from './harness.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const REPO = path.resolve(HERE, '..', '..');
 const SCREENSHOT = process.env.LIANQIN_CLUSTERS_SCREENSHOT || path.join(REPO, 'docs', 'screenshot-clusters.png');
 const SHOT_DIR = process.env.LIANQIN_SHOT_DIR || os.tmpdir();
 const BASE = (process.env.LIANQIN_URL || '').replace(/\/+$/, '');
-
-let context;
-let page;
-let userDataDir;
-const pageErrors = [];
-const consoleErrors = [];
-const requests = [];
-
-before(async () => {
-  if (!BASE) return;
-  ({ context, userDataDir } = await launch('clusters'));
-  page = context.pages()[0] || await context.newPage();
-  watch(page, { pageErrors, consoleErrors, requests });
-});
-
-after(() => close(context, userDataDir));
+const S = browserSession('clusters', { base: BASE });
 
 const dLat = (m) => m / 111_320;
 const dLon = (m, lat) => m / (111_320 * Math.cos((lat * Math.PI) / 180));
@@ -48,6 +33,7 @@ async function post(body) {
 }
 
 async function openWall(query = '') {
+  const { page, pageErrors } = S;
   const resp = await page.goto(`${BASE}/${query}`, { waitUntil: 'domcontentloaded', timeout: 30_000 });
   assert.ok(resp && resp.ok(), `GET / returned ${resp?.status()}`);
   await page.waitForFunction(() => window.lianqin && window.lianqin.ready === true, null, { timeout: 45_000 })
@@ -61,6 +47,7 @@ async function openWall(query = '') {
 test('大屏: a repeat cluster is a ring with its call count; count bubbles at low zoom, points when zoomed in', { timeout: 170_000 }, async (t) => {
   assert.ok(BASE, 'LIANQIN_URL is not set: start a lianqin server and run e.g. '
     + 'LIANQIN_URL=http://127.0.0.1:18080 node --test tests/browser/  (this test never skips)');
+  const { page, pageErrors, requests } = S;
   const run = `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
   // a spot of its own in 北城街道's north-west (other tests post near 121.26, 28.65), a little random per run
   const lat0 = 28.6720 + Math.random() * 0.004;
@@ -236,7 +223,6 @@ test('大屏: a repeat cluster is a ring with its call count; count bubbles at l
   await ring(4);
 
   assert.deepEqual(pageErrors, [], `uncaught page errors:\n${pageErrors.join('\n')}`);
-  const origin = new URL(BASE);
-  const external = requests.filter((u) => { try { const x = new URL(u); return x.host !== origin.host && !u.startsWith('data:') && !u.startsWith('blob:'); } catch { return false; } });
-  assert.deepEqual(external, [], `requests left the server: ${external.join(', ')}`);
+  const foreign = foreignRequests(requests, BASE);
+  assert.deepEqual(foreign, [], `requests left the server: ${foreign.join(', ')}`);
 });

@@ -3,6 +3,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { before, after } from 'node:test';
 import { chromium } from 'playwright-core';
 
 export const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
@@ -37,4 +38,33 @@ export function watch(page, { pageErrors, consoleErrors, requests }) {
 export async function close(context, userDataDir) {
   await context?.close().catch(() => {});
   if (userDataDir) fs.rmSync(userDataDir, { recursive: true, force: true });
+}
+
+/**
+ * One browser for a test file: launched before its tests (when LIANQIN_URL is set), closed after them.
+ * Returns a holder whose `page`, `context` are set by then, with the page watched into
+ * `pageErrors`, `consoleErrors` and `requests`.
+ */
+export function browserSession(tag, { base = process.env.LIANQIN_URL } = {}) {
+  const s = { context: null, page: null, userDataDir: null, pageErrors: [], consoleErrors: [], requests: [] };
+  before(async () => {
+    if (!base) return;
+    ({ context: s.context, userDataDir: s.userDataDir } = await launch(tag));
+    s.page = s.context.pages()[0] || await s.context.newPage();
+    watch(s.page, s);
+  });
+  after(() => close(s.context, s.userDataDir));
+  return s;
+}
+
+/** The requests that went anywhere but `base`'s host and port (data: and blob: URLs aside). */
+export function foreignRequests(requests, base) {
+  const origin = new URL(base);
+  const port = (u) => u.port || (u.protocol === 'https:' || u.protocol === 'wss:' ? '443' : '80');
+  return requests.filter((u) => {
+    let p;
+    try { p = new URL(u); } catch { return true; }
+    if (p.protocol === 'data:' || p.protocol === 'blob:') return false;
+    return p.hostname !== origin.hostname || port(p) !== port(origin);
+  });
 }
