@@ -268,6 +268,7 @@ pub enum ActionError {
 
 const MAX_BIGRAMS: usize = 96;
 const MAX_HULL_POINTS: usize = 2_000;
+const MAX_REPLACED: usize = 200_000;
 
 #[derive(Debug, Clone)]
 struct Entry {
@@ -307,6 +308,10 @@ pub struct Clusterer {
     entities: HashMap<String, Vec<i64>>,
     expiry: BTreeSet<(i64, i64)>,
     clusters: HashMap<i64, Cluster>,
+    /// clusters merged away since start-up → the one that absorbed them, so a
+    /// commander acting on a stale id hears where its calls went (bounded:
+    /// forgotten wholesale past [`MAX_REPLACED`], then such ids are unknown)
+    replaced: HashMap<i64, i64>,
     /// newest event time seen (µs)
     watermark: i64,
     /// the last version handed out (one counter for all clusters, so a
@@ -373,6 +378,7 @@ impl Clusterer {
             entities: HashMap::new(),
             expiry: BTreeSet::new(),
             clusters: HashMap::new(),
+            replaced: HashMap::new(),
             watermark: i64::MIN,
             version: 0,
         }
@@ -756,6 +762,10 @@ impl Clusterer {
         let Some(mut gone) = self.clusters.remove(&other) else {
             return;
         };
+        if self.replaced.len() >= MAX_REPLACED {
+            self.replaced.clear();
+        }
+        self.replaced.insert(other, survivor);
         for m in &gone.live {
             if let Some(e) = self.entries.get_mut(m) {
                 e.cluster = survivor;
@@ -1073,10 +1083,20 @@ impl Clusterer {
 
     fn check_cluster(&self, id: i64) -> Result<(), ActionError> {
         if self.clusters.contains_key(&id) {
-            Ok(())
-        } else {
-            Err(ActionError::UnknownCluster(id))
+            return Ok(());
         }
+        // merged away: follow the chain to the cluster that holds its calls now
+        let mut at = id;
+        for _ in 0..64 {
+            match self.replaced.get(&at) {
+                Some(&to) if self.clusters.contains_key(&to) => {
+                    return Err(ActionError::Replaced(id, to))
+                }
+                Some(&to) => at = to,
+                None => break,
+            }
+        }
+        Err(ActionError::UnknownCluster(id))
     }
 }
 

@@ -201,6 +201,13 @@ fn a_late_call_between_two_clusters_merges_them_with_history() {
     assert!(c.summary(2).is_none());
     let [w, _, e, _] = kept.bbox.unwrap();
     assert!(e > w);
+    // a commander acting on the merged-away id hears where its calls went
+    assert_eq!(c.merge(2, &[1]), Err(ActionError::Replaced(2, 1)));
+    assert_eq!(
+        c.split(2, &[2]).map(|_| ()),
+        Err(ActionError::Replaced(2, 1))
+    );
+    assert_eq!(c.merge(99, &[1]), Err(ActionError::UnknownCluster(99)));
 }
 
 /// Canonical partition: each cluster as its sorted member ids.

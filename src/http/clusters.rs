@@ -331,6 +331,7 @@ async fn act(st: &AppState, action: Action, actor: Actor) -> Result<Json<Value>,
         (status = 200, description = "Merged; the clusters as stored now", body = schemas::ClusterActionAnswer),
         (status = 400, description = "Invalid body (field names it)", body = schemas::ErrorBody),
         (status = 404, description = "A cluster is not in the live world", body = schemas::ErrorBody),
+        (status = 409, description = "The cluster was merged into another; `replaced_by` names it", body = schemas::ErrorBody),
         (status = 422, description = "Refused (e.g. the cluster itself in `with`)", body = schemas::ErrorBody),
     )
 )]
@@ -358,6 +359,7 @@ pub async fn merge_cluster(
         (status = 200, description = "Split; both clusters as stored now", body = schemas::ClusterActionAnswer),
         (status = 400, description = "Invalid body (field names it)", body = schemas::ErrorBody),
         (status = 404, description = "The cluster is not in the live world", body = schemas::ErrorBody),
+        (status = 409, description = "The cluster was merged into another; `replaced_by` names it", body = schemas::ErrorBody),
         (status = 422, description = "An incident is not a member, or none would stay", body = schemas::ErrorBody),
     )
 )]

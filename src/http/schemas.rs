@@ -745,43 +745,9 @@ pub struct ClusterCollection {
     pub features: Vec<ClusterFeature>,
 }
 
-/// One member of a cluster.
-#[derive(Serialize, ToSchema)]
-pub struct ClusterMember {
-    pub incident_id: i64,
-    pub source: String,
-    pub source_id: String,
-    pub reported_at: DateTime<Utc>,
-    pub lon: Option<f64>,
-    pub lat: Option<f64>,
-    pub leaf_id: Option<String>,
-    pub category: Option<String>,
-    pub description: Option<String>,
-    pub address: Option<String>,
-    /// masked (`138****1234`)
-    pub caller_masked: Option<String>,
-    /// `opened`, `nearby`, `same_caller`, `same_entity`, `manual`
-    pub reason: String,
-    /// the member it was linked to
-    pub matched: Option<i64>,
-    pub distance_m: Option<f64>,
-    /// every member but the earliest is a repeat
-    pub repeat: bool,
-}
-
-/// One history entry (EIDO-style link).
-#[derive(Serialize, ToSchema)]
-pub struct ClusterLink {
-    /// `REPLACING`, `REPLACED`, `SPLIT`, `PARENT`, `CHILD`, `RELATED`
-    pub kind: String,
-    pub other_id: i64,
-    /// the call that caused an automatic merge
-    pub incident_id: Option<i64>,
-    pub manual: bool,
-    pub actor: Option<String>,
-    pub note: Option<String>,
-    pub at: DateTime<Utc>,
-}
+/// A cluster's members and history rows are the store's own types (one
+/// definition for the answer and its schema).
+pub use crate::store::clusters::{LinkOut as ClusterLink, MemberOut as ClusterMember};
 
 /// `GET /api/v1/clusters/{id}`.
 #[derive(Serialize, ToSchema)]

@@ -348,8 +348,10 @@ fn row_out(r: &PgRow) -> ClusterRow {
     }
 }
 
-/// One member as `GET /api/v1/clusters/{id}` lists it.
-#[derive(Debug, Clone, Serialize)]
+/// One member as `GET /api/v1/clusters/{id}` lists it (also its OpenAPI
+/// schema `ClusterMember`).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = ClusterMember)]
 pub struct MemberOut {
     pub incident_id: i64,
     pub source: String,
@@ -361,19 +363,25 @@ pub struct MemberOut {
     pub category: Option<String>,
     pub description: Option<String>,
     pub address: Option<String>,
+    /// masked (`138****1234`)
     pub caller_masked: Option<String>,
+    /// `opened`, `nearby`, `same_caller`, `same_entity`, `manual`
     pub reason: String,
+    /// the member it was linked to
     pub matched: Option<i64>,
     pub distance_m: Option<f64>,
     /// every member but the earliest is a repeat call
     pub repeat: bool,
 }
 
-/// One history row.
-#[derive(Debug, Clone, Serialize)]
+/// One history row, an EIDO-style link (OpenAPI schema `ClusterLink`).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = ClusterLink)]
 pub struct LinkOut {
+    /// `REPLACING`, `REPLACED`, `SPLIT`, `PARENT`, `CHILD`, `RELATED`
     pub kind: String,
     pub other_id: i64,
+    /// the call that caused an automatic merge
     pub incident_id: Option<i64>,
     pub manual: bool,
     pub actor: Option<String>,

@@ -189,6 +189,17 @@ async fn a_late_call_merges_two_clusters_and_a_commander_splits_them_again() {
     assert_eq!(kept["history"][0]["incident_id"], late[0]["id"]);
     assert_eq!(kept["history"][0]["manual"], false);
 
+    // acting on the merged-away id: a 409 saying where its calls went
+    let r = app
+        .post_expect(
+            &format!("/api/v1/clusters/{cb}/merge"),
+            &json!({"with": [ca]}),
+            409,
+        )
+        .await;
+    assert_eq!(r["field"], "id");
+    assert_eq!(r["replaced_by"], json!(ca), "{r}");
+
     // the commander: L-2 is another flat's party
     let l2 = b[0]["id"].as_i64().unwrap();
     let r = app
