@@ -106,15 +106,28 @@ pub fn store_channels() -> (mpsc::Sender<StoreJob>, mpsc::Receiver<StoreJob>, St
 
 /// The cluster store task: one transaction per delta, in order. A delta that
 /// cannot be stored after three tries is logged and its clusters are not
-/// published (the incidents are: they are committed); at the next start the
-/// incidents without a stored membership are clustered again.
+/// published (the incidents are: they are committed); it is **owed**: stored
+/// together with the next delta (one transaction, the owed part first), so
+/// PostGIS catches up with memory as soon as the database is back. Owed
+/// changes beyond [`MAX_OWED`] memberships are given up on (logged); the next
+/// start clusters the incidents without a stored membership again.
 pub async fn run_store(pool: PgPool, mut road: StoreRoad) {
+    let mut owed: Option<Delta> = None;
     while let Some(mut job) = road.jobs.recv().await {
+        let with_owed = owed.take().map(|mut d| {
+            d.extend(job.delta.clone());
+            d.compact();
+            d
+        });
+        let delta = with_owed.as_ref().unwrap_or(&job.delta);
         let mut tries = 0;
         loop {
             tries += 1;
-            match crate::store::clusters::apply(&pool, &job.delta, job.actor.as_ref()).await {
+            match crate::store::clusters::apply(&pool, delta, job.actor.as_ref()).await {
                 Ok(()) => {
+                    if with_owed.is_some() {
+                        tracing::info!("owed cluster changes stored");
+                    }
                     job.stored = true;
                     break;
                 }
@@ -122,7 +135,12 @@ pub async fn run_store(pool: PgPool, mut road: StoreRoad) {
                     tokio::time::sleep(std::time::Duration::from_millis(100 * tries)).await;
                 }
                 Err(e) => {
-                    tracing::error!(error = %e, "storing cluster changes failed; they are not published");
+                    if delta.memberships.len() <= MAX_OWED {
+                        tracing::error!(error = %e, "storing cluster changes failed; not published, retried with the next change");
+                        owed = Some(delta.clone());
+                    } else {
+                        tracing::error!(error = %e, owed = delta.memberships.len(), "storing cluster changes failed; too much owed, given up until the next start");
+                    }
                     break;
                 }
             }
@@ -132,6 +150,9 @@ pub async fn run_store(pool: PgPool, mut road: StoreRoad) {
         }
     }
 }
+
+/// Memberships a failed store may owe before they are given up on.
+pub const MAX_OWED: usize = 200_000;
 
 impl LiveClusters {
     pub fn new(clusterer: Clusterer, store: Option<mpsc::Sender<StoreJob>>) -> Self {

@@ -460,3 +460,47 @@ async fn repeat_statistics_count_from_the_stored_clusters() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn cluster_changes_that_failed_to_store_are_stored_with_the_next_ones() {
+    let app = spawn_app().await;
+    let at = seat();
+    let a = app.post_created(&noise("O-1", at, 0.0, 30, None)).await;
+    let ia = a[0]["id"].as_i64().unwrap();
+    assert_eq!(stored_cluster(&app, ia).await, Some(cluster_of(&a[0])));
+
+    // the cluster store fails for a moment (a trigger refuses every cluster
+    // row): the incident is committed and answered, its cluster change is
+    // not stored (and not published)
+    for sql in [
+        "create function lq_test_refuse() returns trigger language plpgsql as \
+         $$ begin raise exception 'cluster store down (test)'; end $$",
+        "create trigger lq_test_refuse before insert or update on cluster \
+         for each row execute function lq_test_refuse()",
+    ] {
+        sqlx::query(sql).execute(&app.pool).await.unwrap();
+    }
+    let b = app.post_created(&noise("O-2", at, 60.0, 20, None)).await;
+    let ib = b[0]["id"].as_i64().unwrap();
+    assert_eq!(cluster_of(&b[0]), cluster_of(&a[0]), "memory clustered it");
+    sqlx::query("drop trigger lq_test_refuse on cluster")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(stored_cluster(&app, ib).await, None, "not stored yet");
+
+    // the next change (a call far away) carries the owed one with it
+    let c = app.post_created(&noise("O-3", at, 5_000.0, 10, None)).await;
+    let ic = c[0]["id"].as_i64().unwrap();
+    assert_eq!(stored_cluster(&app, ic).await, Some(cluster_of(&c[0])));
+    assert_eq!(
+        stored_cluster(&app, ib).await,
+        Some(cluster_of(&a[0])),
+        "the owed membership is stored now"
+    );
+    let kept = app
+        .get_json(&format!("/api/v1/clusters/{}", cluster_of(&a[0])), 200)
+        .await;
+    assert_eq!(kept["cluster"]["properties"]["members"], 2);
+    assert_eq!(kept["members"].as_array().unwrap().len(), 2);
+}
