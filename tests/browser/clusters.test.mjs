@@ -222,6 +222,54 @@ test('大屏: a repeat cluster is a ring with its call count; count bubbles at l
   // the repeat cluster is in the snapshot of a fresh page too
   await ring(4);
 
+  // ---- 4. the commander console: the ring ×4, 重复×4 in the queue, the card from the tag; count bubbles
+  const rc = await page.goto(`${BASE}/console.html?agg=on`, { waitUntil: 'domcontentloaded', timeout: 30_000 });
+  assert.ok(rc && rc.ok(), `GET /console.html returned ${rc?.status()}`);
+  await page.waitForFunction(() => window.lianqinConsole && window.lianqinConsole.ready === true
+    && window.lianqinConsole.connection === 'open', null, { timeout: 45_000 });
+  const cons = await page.waitForFunction(({ id, ids }) => {
+    const C = window.lianqinConsole;
+    const chip = document.querySelector(`.repeat-chip[data-cluster="${id}"]`);
+    const tags = ids.map((x) => document.querySelector(`#queue .q-row[data-id="${x}"] .badge.repeat`)?.textContent || null);
+    const ring = C.map.queryRenderedFeatures({ layers: ['repeat-ring'] }).some((x) => String(x.properties.id) === id);
+    if (!chip || chip.textContent !== '×4' || !ring || tags.some((x) => x !== '重复×4')) return false;
+    if (!C.agg.bubbles.some((b) => b.count >= 14)) return false; // chips are rebuilt when the map settles
+    return { tags, bubbles: C.agg.bubbles.map((b) => b.count) };
+  }, { id: cluster, ids: [...posted, fourth].map((p) => String(p.id)) }, { timeout: 15_000, polling: 200 }).then((h) => h.jsonValue())
+    .catch(async (e) => {
+      const dbg = await page.evaluate(() => ({ held: [...window.lianqinConsole.repeats.keys()], agg: window.lianqinConsole.agg, errors: window.lianqinConsole.errors, rows: document.querySelectorAll('#queue .q-row').length }));
+      throw new Error(`console: ring ×4 / queue tags / bubble of 14 not shown: ${e.message}\n${JSON.stringify(dbg)}`);
+    });
+  t.diagnostic(`console: ${JSON.stringify(cons)}`);
+  assert.ok(cons.bubbles.some((n) => n >= 14), `a count bubble of the 14 on the console: ${JSON.stringify(cons.bubbles)}`);
+  await page.click(`#queue .q-row[data-id="${fourth.id}"] .badge.repeat`);
+  await page.waitForFunction(() => !document.getElementById('repeat-card').hidden
+    && document.querySelectorAll('#repeat-card .rc-m').length === 4, null, { timeout: 10_000, polling: 100 })
+    .catch(async (e) => {
+      const dbg = await page.evaluate(() => document.getElementById('repeat-card').outerHTML.slice(0, 600));
+      throw new Error(`console: the card did not list 4 calls after a click on the tag: ${e.message}\n${dbg}`);
+    });
+  // the incident selected from the queue is never hidden in a bubble: the console zooms in to a point
+  const sel = await page.waitForFunction((id) => {
+    const C = window.lianqinConsole;
+    const pt = C.map.queryRenderedFeatures({ layers: ['incidents-circle'] }).some((x) => String(x.properties.id) === id);
+    const ring = C.map.queryRenderedFeatures({ layers: ['incidents-selected'] }).length > 0;
+    return pt && ring && !C.map.isMoving() ? { zoom: C.map.getZoom() } : false;
+  }, String(fourth.id), { timeout: 10_000, polling: 200 }).then((h) => h.jsonValue())
+    .catch(async (e) => {
+      const dbg = await page.evaluate((id) => {
+        const C = window.lianqinConsole;
+        return {
+          zoom: C.map.getZoom(), selected: C.selectedId, agg: C.agg.on,
+          pt: C.map.queryRenderedFeatures({ layers: ['incidents-circle'] }).some((x) => String(x.properties.id) === id),
+          ring: C.map.queryRenderedFeatures({ layers: ['incidents-selected'] }).length,
+        };
+      }, String(fourth.id));
+      throw new Error(`console: the selected incident is not a point with its ring: ${e.message}\n${JSON.stringify(dbg)}`);
+    });
+  t.diagnostic(`console selection: ${JSON.stringify(sel)}`);
+  await page.screenshot({ path: path.join(SHOT_DIR, `lianqin-clusters-console-${run}.png`) });
+
   assert.deepEqual(pageErrors, [], `uncaught page errors:\n${pageErrors.join('\n')}`);
   const foreign = foreignRequests(requests, BASE);
   assert.deepEqual(foreign, [], `requests left the server: ${foreign.join(', ')}`);

@@ -8,7 +8,7 @@ import './console.css';
 import {
   SOURCE_SHORT, SOURCE_NAME, PRIORITY_NAME, MAX_INCIDENTS, FLUSH_MS, PANEL_MS, TZ,
   RESPONDER_STATUS_COLOR, RESPONDER_STATUS_LABEL, RESPONDER_TYPE_LABEL, ASSIGNMENT_STATUS_LABEL,
-  ASSIGNED_RING, RANK_COLORS, NOTICE_MS,
+  ASSIGNED_RING, RANK_COLORS, NOTICE_MS, CLUSTER_FAMILY_NAME,
 } from './config.js';
 import { bboxOf } from './geo.js';
 import { IncidentStream, streamUrl } from './stream.js';
@@ -17,6 +17,8 @@ import {
 } from './basemap.js';
 import { ResponderStore, AssignmentBook, addResponderLayers } from './responders.js';
 import { leafOf, isLocated } from './incident-info.js';
+import { RepeatBook, createRepeatLayer } from './repeats.js';
+import { createAggregation, POINT } from './aggregate.js';
 
 const $ = (id) => document.getElementById(id);
 const esc = (s) => String(s ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[c]));
@@ -28,6 +30,7 @@ const SLA_STEPS = [[1800, 4], [900, 3], [300, 2], [60, 1]];
 // ---------------------------------------------------------------- state / test surface
 const rsp = new ResponderStore();
 const book = new AssignmentBook();
+const repeats = new RepeatBook();
 const state = {
   ready: false,
   incidents: new Map(),      // id → Feature
@@ -47,6 +50,9 @@ const state = {
   lastAction: null,          // { kind: 'ack'|'decline', id, status, body }
   errors: [],
   notices: [],
+  repeats: repeats.byId,     // cluster id → repeat cluster Feature (layer "clusters")
+  agg: null,                 // display aggregation: { mode, on, bubbles }
+  selectRepeat: null,        // (clusterId|null) → the repeat card, as a click on its ring
 };
 window.lianqinConsole = state;
 
@@ -101,11 +107,15 @@ map.addControl(new maplibregl.ScaleControl({ unit: 'metric' }), 'bottom-right');
 map.on('error', (e) => { const m = e?.error?.message || String(e?.error || e); state.errors.push(m); console.warn('[map]', m); });
 new ResizeObserver(() => map.resize()).observe($('map'));
 const px = pxFn();
+const agg = createAggregation(map, px, { held: () => state.incidents.size });
+state.agg = agg.state;
+let repeatLayer = null;
 const { addLabels, declutter } = createLabels(map, { obstacles: () => document.querySelectorAll('.legend, .notices > *') });
 
 function addLiveLayers() {
   map.addSource('candidate-lines', { type: 'geojson', data: EMPTY });
-  map.addSource('incidents', { type: 'geojson', data: EMPTY, promoteId: 'id' });
+  agg.addSource(); // count bubbles where incidents crowd (aggregate.js)
+  map.addSource('selected-incident', { type: 'geojson', data: EMPTY }); // never inside a bubble
   // candidate lines under the units: rank 1 solid and brightest, the others dashed and dimmer (never red)
   map.addLayer({
     id: 'candidate-lines-casing', type: 'line', source: 'candidate-lines',
@@ -123,7 +133,7 @@ function addLiveLayers() {
   });
   addResponderLayers(map, px);
   map.addLayer({
-    id: 'incidents-assigned', type: 'circle', source: 'incidents', filter: ['==', ['get', '_assigned'], true],
+    id: 'incidents-assigned', type: 'circle', source: 'incidents', filter: ['all', POINT, ['==', ['get', '_assigned'], true]],
     paint: {
       'circle-color': 'rgba(0,0,0,0)',
       'circle-radius': ['interpolate', ['linear'], ['zoom'], 9, px(12), 15, px(18)],
@@ -131,7 +141,7 @@ function addLiveLayers() {
     },
   });
   map.addLayer({
-    id: 'incidents-circle', type: 'circle', source: 'incidents',
+    id: 'incidents-circle', type: 'circle', source: 'incidents', filter: POINT,
     paint: {
       'circle-color': PRIO_COLOR_EXPR,
       'circle-radius': ['interpolate', ['linear'], ['zoom'], 9, ['match', ['coalesce', ['get', 'priority'], 0], 1, px(7.5), 2, px(6.5), px(5.5)], 15, px(11)],
@@ -140,20 +150,28 @@ function addLiveLayers() {
     },
   });
   map.addLayer({
-    id: 'incidents-selected', type: 'circle', source: 'incidents', filter: ['==', ['to-string', ['get', 'id']], '__none__'],
+    id: 'incidents-selected', type: 'circle', source: 'selected-incident',
     paint: {
       'circle-color': 'rgba(0,0,0,0)', 'circle-radius': ['interpolate', ['linear'], ['zoom'], 9, px(17), 15, px(24)],
       'circle-stroke-color': '#2FD4FF', 'circle-stroke-width': px(3),
     },
   });
 
-  // pointer: incidents select, responders show a card
+  agg.addLayers();
+  repeatLayer = createRepeatLayer(map, px, repeats, { cardEl: $('repeat-card'), fmtTime: timeText, onShowIncident: (id) => select(id) });
+  state.selectRepeat = (id) => repeatLayer.select(id);
+
+  // pointer: incidents select, repeat rings open their card, responders show a card, bubbles zoom in
   const hitBox = (p, r = 6) => [[p.x - r, p.y - r], [p.x + r, p.y + r]];
-  map.on('click', (e) => {
+  map.on('click', async (e) => {
     const inc = map.queryRenderedFeatures(hitBox(e.point), { layers: ['incidents-circle'] })[0];
     if (inc) { select(inc.properties.id, { fly: false }); return; }
     const r = map.queryRenderedFeatures(hitBox(e.point, 5), { layers: ['responders-circle'] })[0];
-    if (r) showResponderPopup(String(r.properties.id), e.lngLat);
+    if (r) { showResponderPopup(String(r.properties.id), e.lngLat); return; }
+    const ring = repeatLayer.hitTest(e.point);
+    if (ring) { repeatLayer.select(ring); return; }
+    const bubble = agg.hit(hitBox(e.point));
+    if (bubble) await agg.expand(bubble);
   });
   map.on('mousemove', (e) => {
     const hit = map.queryRenderedFeatures(hitBox(e.point), { layers: ['incidents-circle', 'responders-circle'] }).length > 0;
@@ -290,6 +308,8 @@ function flush() {
     try { src.updateData({ add: add.filter(isLocated).map(drawn), remove }); } catch (e) { console.warn(e); src.setData(all()); }
   }
   pending.reset = false; pending.add.clear(); pending.remove.clear();
+  agg.sync();
+  if (repeats.dirty) { queueDirty = true; repeatLayer?.flush(); } // 重复×N tags in the queue
   if (rsp.dirty) { rsp.flush(map); renderCandidateStatus(); }
   if (queueDirty) { renderQueue(); queueDirty = false; }
   renderRecHeader();
@@ -308,7 +328,13 @@ function cmp(a, b) { for (let i = 0; i < a.length; i += 1) if (a[i] !== b[i]) re
 const rowCache = new Map(); // id → { key, li }
 function rowKey(f) {
   const open = book.openFor(f.id);
-  return `${f.properties.received_at}|${f.properties.priority}|${open.map((a) => `${a.id}:${a.status}`).join(',')}|${f.id === state.selectedId}`;
+  return `${f.properties.received_at}|${f.properties.priority}|${open.map((a) => `${a.id}:${a.status}`).join(',')}|${f.id === state.selectedId}|${repeats.callsOf(f.properties.cluster_id)}`;
+}
+function repeatTag(clusterId) {
+  const n = repeats.callsOf(clusterId);
+  if (n < 2) return '';
+  const c = repeats.get(clusterId);
+  return `<span class="badge repeat" data-cluster="${esc(c?.id ?? clusterId)}" title="同一事件已来电 ${n} 次（${esc(CLUSTER_FAMILY_NAME[c?.properties.family] || '')}），点击查看全部来电">重复×${n}</span>`;
 }
 function queueRow(f) {
   const p = f.properties;
@@ -323,6 +349,7 @@ function queueRow(f) {
       ${isLocated(f) ? '' : '<span class="q-tag q-unloc" title="地址未能定位，地图上无点位">未定位</span>'}
       <span class="badge src src-${esc(p.source)}" title="${esc(SOURCE_NAME[p.source] || '')}">${esc(SOURCE_SHORT[p.source] || p.source || '其他')}</span>
       ${p.demo ? '<span class="badge demo">演示</span>' : ''}
+      ${repeatTag(p.cluster_id)}
       <span class="q-age" data-t="${incTime(f)}"></span>
     </div>
     <div class="q-l2">${esc(p.address || p.description || '')}</div>
@@ -383,6 +410,8 @@ function tickAges() {
 $('queue').addEventListener('click', (e) => {
   const li = e.target.closest('.q-row');
   if (li) select(li.dataset.id, { fly: true });
+  const rep = e.target.closest('.badge.repeat');
+  if (rep) repeatLayer?.select(rep.dataset.cluster); // and the calls of its event
 });
 
 // ---------------------------------------------------------------- selection + recommendations (right)
@@ -394,7 +423,7 @@ function select(id, { fly = true } = {}) {
   if (!f) return;
   const same = String(state.selectedId) === String(f.id);
   state.selectedId = f.id;
-  map.setFilter('incidents-selected', ['==', ['to-string', ['get', 'id']], String(f.id)]);
+  map.getSource('selected-incident').setData(f.geometry ? { type: 'FeatureCollection', features: [f] } : EMPTY);
   for (const row of rowCache.values()) row.li.classList.toggle('selected', row.li.dataset.id === String(f.id));
   rowCache.get(f.id)?.li.scrollIntoView({ block: 'nearest' });
   queueDirty = true;
@@ -402,7 +431,9 @@ function select(id, { fly = true } = {}) {
   if (fly && f.geometry) {
     const c = f.geometry.coordinates;
     const b = map.getBounds();
-    if (same || !b.contains(c)) map.easeTo({ center: c, zoom: Math.max(map.getZoom(), 13), duration: 400 });
+    // zoomed in far enough that the incident is a point, not inside a count bubble
+    const inBubble = agg.state.on && map.getZoom() < agg.pointZoom;
+    if (same || inBubble || !b.contains(c)) map.easeTo({ center: c, zoom: Math.max(map.getZoom(), agg.state.on ? agg.pointZoom : 13), duration: 400 });
   }
   renderRecHeader();
   renderAssignments();
@@ -411,7 +442,7 @@ function select(id, { fly = true } = {}) {
 
 function clearSelection() {
   state.selectedId = null;
-  map.setFilter('incidents-selected', ['==', ['to-string', ['get', 'id']], '__none__']);
+  map.getSource('selected-incident').setData(EMPTY);
   for (const row of rowCache.values()) row.li.classList.remove('selected');
   setCandidates(null, null);
   hideMsg();
@@ -656,7 +687,7 @@ document.addEventListener('keydown', (e) => {
       assign(state.selectedId, String(top.responder?.id), $('cand-list').querySelector('button[data-act="assign"]'));
     }
   } else if (e.key === 'Escape') {
-    clearSelection();
+    if (repeatLayer?.state.selected) repeatLayer.select(null); else clearSelection();
   }
 });
 
@@ -691,17 +722,19 @@ let bbox = [120.79, 28.47, 121.37, 28.73];
 const stream = new IncidentStream({
   url: streamUrl(),
   bbox,
-  layers: ['incidents', 'responders'],
+  layers: ['incidents', 'responders', 'clusters'],
   handlers: {
     onMessage: () => { state.lastMessageAt = Date.now(); },
     onSnapshot: (seq, fc, msg) => {
+      repeats.snapshot(msg.clusters || EMPTY);
       applySnapshot(seq, fc, msg);
       if (state.selectedId !== null) loadCandidates(state.selectedId, { keepMsg: true });
     },
     onIncident: (seq, f) => applyIncident(seq, f),
     onResponders: (seq, feats) => { state.lastSeq = seq; rsp.apply(feats); scheduleFlush(); },
     onAssignment: (seq, a) => applyAssignment(seq, a),
-    onReset: () => { state.incidents.clear(); rsp.clear(); book.clear(); state.lastSeq = null; pending.reset = true; queueDirty = true; scheduleFlush(); },
+    onCluster: (seq, f) => { state.lastSeq = seq; repeats.apply(f); scheduleFlush(); },
+    onReset: () => { state.incidents.clear(); rsp.clear(); book.clear(); repeats.clear(); state.lastSeq = null; pending.reset = true; queueDirty = true; scheduleFlush(); },
     onState: (s, info) => { state.connection = s; connInfo = info; renderConn(); },
     onError: (m) => { state.errors.push(`stream: ${m}`); console.warn('[stream]', m); },
   },

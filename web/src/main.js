@@ -5,7 +5,7 @@ import {
   PALETTE, SOURCES, SOURCE_NAME, SOURCE_SHORT, PRIORITY_NAME, DISTRICT_BBOX,
   MAX_INCIDENTS, MAX_LIST_ROWS, FLUSH_MS, PANEL_MS, FLASH_MS, TZ,
   RESPONDER_STATUS, ASSIGNED_RING, NOTICE_MS, SOURCE_COUNTER, UNLOCATED_SINCE_MS, UNLOCATED_MAX,
-  AGG_AUTO_MIN, AGG_RADIUS_PX, AGG_MIN_POINTS, AGG_MAX_ZOOM, CLUSTER_FAMILY_NAME,
+  CLUSTER_FAMILY_NAME,
 } from './config.js';
 import {
   loadTaxonomy, taxonomy, detailHtml, tagChips, tagsOf, leafOf, isLocated, sourceLabel,
@@ -19,6 +19,7 @@ import { ResponderStore, AssignmentBook, addResponderLayers } from './responders
 import { createHeatOverlay } from './heat.js';
 import { heatResForZoom } from './h3cells.js';
 import { RepeatBook, createRepeatLayer } from './repeats.js';
+import { createAggregation, POINT } from './aggregate.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -47,7 +48,7 @@ const state = {
   taxonomy,               // GET /api/v1/taxonomy (tag labels), fetched once
   repeats: null,          // cluster id → repeat cluster Feature (layer "clusters")
   selectRepeat: null,     // (clusterId|null) → open a repeat cluster's card, as a click on its ring does
-  agg: { mode: 'auto', on: false, bubbles: [] }, // display aggregation (count bubbles): mode auto|on|off
+  agg: null,              // display aggregation (count bubbles): { mode auto|on|off, on, bubbles }
 };
 window.lianqin = state;
 const rsp = new ResponderStore();
@@ -110,6 +111,8 @@ new ResizeObserver(() => map.resize()).observe($('map'));
 
 const layerData = state.layers;
 const px = pxFn();
+const agg = createAggregation(map, px, { held: () => state.incidents.size });
+state.agg = agg.state;
 const { addLabels: addLabelsTo, declutter } = createLabels(map, { obstacles: () => document.querySelectorAll('.legend, .unloc, .map-note') });
 const addLabels = () => addLabelsTo(layerData);
 
@@ -123,25 +126,11 @@ state.heat = heat.state;
 state.heatDisplayed = heat.displayed;
 state.heatCellOf = heat.cellOf;
 const baseLayers = ['incidents', 'responders', 'clusters'];
-const aggParam = new URLSearchParams(window.location.search).get('agg');
-state.agg.mode = aggParam === 'on' || aggParam === '1' ? 'on' : aggParam === 'off' || aggParam === '0' ? 'off' : 'auto';
-const aggWanted = () => state.agg.mode === 'on' || (state.agg.mode === 'auto' && state.incidents.size >= AGG_AUTO_MIN);
-const POINT = ['!', ['has', 'point_count']];
 const streamLayers = () => (heat.state.on ? [...baseLayers, 'heat'] : baseLayers);
 
 function addLiveLayers() {
   heat.addLayers(); // under responders and incidents
-  // Display aggregation: MapLibre's GeoJSON clustering (supercluster in its worker), switched on and off with
-  // setClusterOptions. A bubble's colour is the highest priority inside it, with a red halo if it holds a P1.
-  state.agg.on = aggWanted();
-  map.addSource('incidents', {
-    type: 'geojson', data: EMPTY, promoteId: 'id',
-    cluster: state.agg.on, clusterRadius: AGG_RADIUS_PX, clusterMaxZoom: AGG_MAX_ZOOM, clusterMinPoints: AGG_MIN_POINTS,
-    clusterProperties: {
-      top: ['min', ['coalesce', ['get', 'priority'], 4]],
-      p1: ['+', ['case', ['==', ['get', 'priority'], 1], 1, 0]],
-    },
-  });
+  agg.addSource(); // display aggregation (count bubbles): aggregate.js
   // responders under the incidents: incidents stay the loudest thing on the map
   addResponderLayers(map, px);
   // incidents: P1 halo (until assigned), 已派 ring, then the priority-coloured dot with a white outline
@@ -169,63 +158,13 @@ function addLiveLayers() {
       'circle-opacity': ['case', ['==', ['get', 'demo'], true], 0.75, 1],
     },
   });
-  map.addLayer({
-    id: 'incidents-agg-halo', type: 'circle', source: 'incidents',
-    filter: ['all', ['has', 'point_count'], ['>', ['get', 'p1'], 0]],
-    paint: { 'circle-color': PALETTE.priority[1], 'circle-radius': aggRadius(8), 'circle-opacity': 0.3, 'circle-blur': 0.4 },
-  });
-  map.addLayer({
-    id: 'incidents-agg', type: 'circle', source: 'incidents', filter: ['has', 'point_count'],
-    paint: {
-      'circle-color': ['match', ['get', 'top'], 1, PALETTE.priority[1], 2, PALETTE.priority[2], 3, PALETTE.priority[3], PALETTE.priorityNone],
-      'circle-opacity': 0.82,
-      'circle-radius': aggRadius(0),
-      'circle-stroke-color': '#FFFFFF', 'circle-stroke-width': px(2), 'circle-stroke-opacity': 0.9,
-    },
-  });
+  agg.addLayers();
   repeatLayer = createRepeatLayer(map, px, repeats, {
     cardEl: $('repeat-card'), fmtTime: timeText, onShowIncident: (id) => showDetail(id),
   });
   state.selectRepeat = (id) => repeatLayer.select(id);
-  map.on('idle', renderAggBubbles);
 }
-const aggRadius = (extra) => ['+', ['step', ['get', 'point_count'], px(15), 10, px(19), 50, px(24), 200, px(30)], px(extra)];
-
-// count chips over the bubbles (DOM: no glyph server); rebuilt from what is rendered whenever the map settles
 let repeatLayer = null;
-const aggChips = new Map(); // key → { el, marker }
-function renderAggBubbles() {
-  const feats = state.agg.on ? map.queryRenderedFeatures({ layers: ['incidents-agg'] }) : [];
-  const seen = new Set();
-  const bubbles = [];
-  for (const f of feats) {
-    const p = f.properties;
-    const key = `${p.cluster_id}`;
-    if (seen.has(key)) continue; // a bubble on a tile edge is returned once per tile
-    seen.add(key);
-    const coords = f.geometry.coordinates;
-    bubbles.push({ cluster_id: p.cluster_id, count: p.point_count, top: p.top, p1: p.p1, lngLat: coords });
-    let c = aggChips.get(key);
-    if (!c) {
-      const el = document.createElement('div');
-      el.className = 'agg-chip';
-      c = { el, marker: new maplibregl.Marker({ element: el, anchor: 'center' }).setLngLat(coords).addTo(map) };
-      aggChips.set(key, c);
-    } else c.marker.setLngLat(coords);
-    c.el.textContent = String(p.point_count_abbreviated ?? p.point_count);
-    c.el.classList.toggle('dark', p.top === 3);
-  }
-  for (const [k, c] of aggChips) if (!seen.has(k)) { c.marker.remove(); aggChips.delete(k); }
-  state.agg.bubbles = bubbles;
-}
-
-function syncAggregation() {
-  const want = aggWanted();
-  if (want === state.agg.on) return;
-  state.agg.on = want;
-  map.getSource('incidents').setClusterOptions({ cluster: want, clusterRadius: AGG_RADIUS_PX, clusterMaxZoom: AGG_MAX_ZOOM });
-  if (!want) renderAggBubbles();
-}
 
 // ---------------------------------------------------------------- incidents store, coalesced map flush
 const pending = { add: new Map(), remove: new Set(), reset: false };
@@ -334,7 +273,7 @@ function flush() {
     }
   }
   pending.reset = false; pending.add.clear(); pending.remove.clear();
-  syncAggregation();
+  agg.sync();
   if (repeats.dirty) {
     for (const row of rowCache.values()) row.f = null; // 重复×N badges: re-render rows in place
     repeatLayer?.flush();
@@ -824,11 +763,8 @@ async function boot() {
     if (ring) { closeDetail(); repeatLayer.select(ring); return; }
     closeDetail();
     repeatLayer.select(null);
-    const bubble = map.queryRenderedFeatures(box, { layers: ['incidents-agg'] })[0];
-    if (bubble) {
-      const zoom = await map.getSource('incidents').getClusterExpansionZoom(bubble.properties.cluster_id);
-      map.easeTo({ center: bubble.geometry.coordinates, zoom: Math.min(zoom, AGG_MAX_ZOOM + 1), duration: 500 });
-    }
+    const bubble = agg.hit(box);
+    if (bubble) await agg.expand(bubble);
   });
   if (bb) map.fitBounds([[bb[0], bb[1]], [bb[2], bb[3]]], { padding: { top: 40, bottom: 40, left: 40, right: 40 }, duration: 0 });
   addLabels();
