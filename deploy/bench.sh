@@ -19,7 +19,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
 export LIANQIN_TEST_DATABASE_URL="${LIANQIN_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
-ALL=(jurisdiction ws_latency ingest_throughput ingest_pipeline nearest_post responders_index responders_http heat)
+ALL=(jurisdiction ws_latency ingest_throughput ingest_pipeline nearest_post responders_index responders_http heat clusters)
 if (($# > 0)); then BENCHES=("$@"); else BENCHES=("${ALL[@]}"); fi
 
 log() { printf '[lianqin][bench] %s\n' "$*" >&2; }
