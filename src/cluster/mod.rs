@@ -33,7 +33,11 @@
 
 pub mod params;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
+
+// Fx hashing: the keys are incident ids and keyed (HMAC) hashes of our own,
+// not attacker-chosen, and SipHash was a fifth of the time per call.
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -235,14 +239,15 @@ impl Delta {
     /// Keeps each cluster's last state only (call after [`Delta::extend`]s;
     /// the order of first appearance is kept).
     pub fn compact(&mut self) {
-        let mut last: HashMap<i64, usize> = HashMap::with_capacity(self.clusters.len());
+        let mut last: HashMap<i64, usize> =
+            HashMap::with_capacity_and_hasher(self.clusters.len(), Default::default());
         for (i, c) in self.clusters.iter().enumerate() {
             last.insert(c.id, i);
         }
         if last.len() == self.clusters.len() {
             return;
         }
-        let mut seen = HashSet::with_capacity(last.len());
+        let mut seen = HashSet::with_capacity_and_hasher(last.len(), Default::default());
         let mut out = Vec::with_capacity(last.len());
         for c in &self.clusters {
             if seen.insert(c.id) {
@@ -269,6 +274,9 @@ pub enum ActionError {
 const MAX_BIGRAMS: usize = 96;
 const MAX_HULL_POINTS: usize = 2_000;
 const MAX_REPLACED: usize = 200_000;
+/// Merge chains beyond the calls in memory before they are compacted (small
+/// under test so that every test exercises the compaction).
+const COMPACT_SLACK: usize = if cfg!(test) { 8 } else { 1_024 };
 
 #[derive(Debug, Clone)]
 struct Entry {
@@ -277,12 +285,25 @@ struct Entry {
     cell: Option<(i32, i32)>,
     family: usize,
     leaf: Option<String>,
+    /// `leaf` interned (0 = none): compared on every candidate
+    leaf_key: u32,
+    /// local metric coordinates (m) of `pos`, for the cheap pre-check
+    xy: Option<[f64; 2]>,
     source: String,
     bigrams: Vec<u64>,
     caller: Option<String>,
     entities: Vec<String>,
     cluster: i64,
     evict_at: i64,
+}
+
+/// A call in a grid cell, with what the pre-check needs inline.
+#[derive(Debug, Clone, Copy)]
+struct GridItem {
+    id: i64,
+    x: f32,
+    y: f32,
+    t: i64,
 }
 
 #[derive(Debug, Clone)]
@@ -303,7 +324,12 @@ pub struct Clusterer {
     proj: Option<LocalProjection>,
     cell_m: Vec<f64>,
     entries: HashMap<i64, Entry>,
-    grids: Vec<HashMap<(i32, i32), Vec<i64>>>,
+    grids: Vec<HashMap<(i32, i32), Vec<GridItem>>>,
+    /// union-find over cluster keys: an absorbed cluster → the one that
+    /// absorbed it (entries keep the key they had; [`Self::root`] resolves
+    /// it), so a merge costs the smaller side, not every member's relabel
+    parent: HashMap<i64, i64>,
+    leaf_keys: HashMap<String, u32>,
     callers: HashMap<String, Vec<i64>>,
     entities: HashMap<String, Vec<i64>>,
     expiry: BTreeSet<(i64, i64)>,
@@ -372,13 +398,15 @@ impl Clusterer {
             cfg,
             proj: None,
             cell_m,
-            entries: HashMap::new(),
-            grids: vec![HashMap::new(); n],
-            callers: HashMap::new(),
-            entities: HashMap::new(),
+            entries: HashMap::default(),
+            grids: vec![HashMap::default(); n],
+            parent: HashMap::default(),
+            leaf_keys: HashMap::default(),
+            callers: HashMap::default(),
+            entities: HashMap::default(),
             expiry: BTreeSet::new(),
-            clusters: HashMap::new(),
-            replaced: HashMap::new(),
+            clusters: HashMap::default(),
+            replaced: HashMap::default(),
             watermark: i64::MIN,
             version: 0,
         }
@@ -405,7 +433,7 @@ impl Clusterer {
 
     /// The cluster an incident (still in memory) belongs to.
     pub fn cluster_of(&self, incident: i64) -> Option<i64> {
-        self.entries.get(&incident).map(|e| e.cluster)
+        self.entries.get(&incident).map(|e| self.root(e.cluster))
     }
 
     pub fn summary(&self, cluster: i64) -> Option<&Summary> {
@@ -457,7 +485,18 @@ impl Clusterer {
     fn make_entry(&mut self, call: &Call, cluster: i64) -> Entry {
         let family = self.cfg.family_of(call.leaf_id.as_deref());
         let pos = call.position.map(|p| (p.lon(), p.lat()));
-        let cell = pos.map(|(lon, lat)| self.cell_of(family, lon, lat));
+        let xy = pos.map(|(lon, lat)| self.project(lon, lat));
+        let cell = xy.map(|[x, y]| {
+            let c = self.cell_m[family];
+            ((x / c).floor() as i32, (y / c).floor() as i32)
+        });
+        let leaf_key = match &call.leaf_id {
+            None => 0,
+            Some(l) => {
+                let next = self.leaf_keys.len() as u32 + 1;
+                *self.leaf_keys.entry(l.clone()).or_insert(next)
+            }
+        };
         let t = us(call.reported_at);
         let f = &self.cfg.families[family];
         let evict_at = t
@@ -472,6 +511,8 @@ impl Clusterer {
             cell,
             family,
             leaf: call.leaf_id.clone(),
+            leaf_key,
+            xy,
             source: call.source.clone(),
             bigrams: bigrams(&call.text),
             caller: call.caller.clone(),
@@ -481,19 +522,44 @@ impl Clusterer {
         }
     }
 
-    fn cell_of(&mut self, family: usize, lon: f64, lat: f64) -> (i32, i32) {
+    fn project(&mut self, lon: f64, lat: f64) -> [f64; 2] {
         let proj = *self
             .proj
             .get_or_insert_with(|| LocalProjection::new(lon, lat));
-        let [x, y] = proj.project(lon, lat);
-        let c = self.cell_m[family];
-        ((x / c).floor() as i32, (y / c).floor() as i32)
+        proj.project(lon, lat)
+    }
+
+    /// The cluster a key now means (follows merges).
+    fn root(&self, mut key: i64) -> i64 {
+        while let Some(&p) = self.parent.get(&key) {
+            key = p;
+        }
+        key
+    }
+
+    /// Points every entry at its root and forgets the merge chains (O(calls);
+    /// amortised by running only when the chains outnumber the calls, and
+    /// before a split reuses ids).
+    fn compact_parents(&mut self) {
+        if self.parent.is_empty() {
+            return;
+        }
+        let parent = std::mem::take(&mut self.parent);
+        let root = |mut k: i64| {
+            while let Some(&p) = parent.get(&k) {
+                k = p;
+            }
+            k
+        };
+        for e in self.entries.values_mut() {
+            e.cluster = root(e.cluster);
+        }
     }
 
     /// Why `a` and `b` are linked, if they are (symmetric).
     fn link(&self, a: &Entry, b: &Entry) -> Option<(Reason, Option<f64>)> {
         if a.family != b.family {
-            return None;
+            return self.link_across(a, b);
         }
         let f = &self.cfg.families[a.family];
         let dt = (a.t - b.t).abs();
@@ -501,7 +567,7 @@ impl Clusterer {
             (Some(p), Some(q)) => Some(haversine_m(p.0, p.1, q.0, q.1)),
             _ => None,
         };
-        let same_leaf = a.leaf.is_some() && a.leaf == b.leaf;
+        let same_leaf = a.leaf_key != 0 && a.leaf_key == b.leaf_key;
         // A shared company or address links across days and distance; in a
         // "same leaf only" family (min_text_similarity > 1: chronic nuisances)
         // only calls of the same leaf — a broken lamp and illegal parking at
@@ -528,15 +594,53 @@ impl Clusterer {
         same_kind.then_some((Reason::Nearby, Some(d)))
     }
 
-    /// Candidate calls that could link to `e`.
+    /// Calls of two families link only by a shared entity, when one family
+    /// is a channel (`entity_links_any_family`, within its entity gap) and
+    /// the other links by entities itself (symmetric).
+    fn link_across(&self, a: &Entry, b: &Entry) -> Option<(Reason, Option<f64>)> {
+        let (fa, fb) = (&self.cfg.families[a.family], &self.cfg.families[b.family]);
+        let gap = match (fa.entity_links_any_family, fb.entity_links_any_family) {
+            (true, _) if fb.entity_gap_us().is_some() => fa.entity_gap_us(),
+            (_, true) if fa.entity_gap_us().is_some() => fb.entity_gap_us(),
+            _ => None,
+        }?;
+        let shared = a
+            .entities
+            .iter()
+            .any(|e| b.entities.binary_search(e).is_ok());
+        if !shared || (a.t - b.t).abs() > gap {
+            return None;
+        }
+        let dist = match (a.pos, b.pos) {
+            (Some(p), Some(q)) => Some(haversine_m(p.0, p.1, q.0, q.1)),
+            _ => None,
+        };
+        Some((Reason::SameEntity, dist))
+    }
+
+    /// Candidate calls that could link to `e`: from the 3×3 cells around it
+    /// those within the radius (planar, with a margin; `link` decides on the
+    /// sphere) and the gap, plus every call of the same caller or entity.
     fn candidates(&self, e: &Entry) -> Vec<i64> {
         let mut out = Vec::new();
-        if let Some((cx, cy)) = e.cell {
+        if let (Some((cx, cy)), Some([x, y])) = (e.cell, e.xy) {
             let grid = &self.grids[e.family];
+            let f = &self.cfg.families[e.family];
+            let r = f.radius_m * 1.02 + 1.0;
+            let r2 = (r * r) as f32;
+            let gap = f.gap_us();
+            let (x, y) = (x as f32, y as f32);
             for dx in -1..=1 {
                 for dy in -1..=1 {
                     if let Some(v) = grid.get(&(cx + dx, cy + dy)) {
-                        out.extend_from_slice(v);
+                        out.extend(
+                            v.iter()
+                                .filter(|g| {
+                                    let (ex, ey) = (g.x - x, g.y - y);
+                                    ex * ex + ey * ey <= r2 && (g.t - e.t).abs() <= gap
+                                })
+                                .map(|g| g.id),
+                        );
                     }
                 }
             }
@@ -557,8 +661,16 @@ impl Clusterer {
     }
 
     fn index(&mut self, id: i64, e: Entry) {
-        if let Some(cell) = e.cell {
-            self.grids[e.family].entry(cell).or_default().push(id);
+        if let (Some(cell), Some([x, y])) = (e.cell, e.xy) {
+            self.grids[e.family]
+                .entry(cell)
+                .or_default()
+                .push(GridItem {
+                    id,
+                    x: x as f32,
+                    y: y as f32,
+                    t: e.t,
+                });
         }
         if let Some(c) = &e.caller {
             self.callers.entry(c.clone()).or_default().push(id);
@@ -581,7 +693,13 @@ impl Clusterer {
             }
         }
         if let Some(cell) = e.cell {
-            drop_from(&mut self.grids[e.family], cell, id);
+            let grid = &mut self.grids[e.family];
+            if let Some(v) = grid.get_mut(&cell) {
+                v.retain(|g| g.id != id);
+                if v.is_empty() {
+                    grid.remove(&cell);
+                }
+            }
         }
         if let Some(c) = &e.caller {
             drop_from(&mut self.callers, c.clone(), id);
@@ -597,32 +715,40 @@ impl Clusterer {
     /// A call already known returns its cluster and an empty delta.
     pub fn apply(&mut self, call: &Call) -> (i64, Delta) {
         if let Some(e) = self.entries.get(&call.id) {
-            return (e.cluster, Delta::default());
+            return (self.root(e.cluster), Delta::default());
         }
         let t = us(call.reported_at);
         self.watermark = self.watermark.max(t);
         let entry = self.make_entry(call, call.id);
         // links, best first per cluster: (cluster, reason, matched, distance)
+        // one link per cluster is enough: the oldest linked member (candidates
+        // come in id order) is the one the membership names
         let mut linked: BTreeMap<i64, (Reason, i64, Option<f64>)> = BTreeMap::new();
+        let mut last: Option<(i64, i64)> = None; // (key, root) of the previous candidate
         for b in self.candidates(&entry) {
             let Some(other) = self.entries.get(&b) else {
                 continue;
             };
+            let root = match last {
+                Some((k, r)) if k == other.cluster => r,
+                _ => self.root(other.cluster),
+            };
+            last = Some((other.cluster, root));
+            if linked.contains_key(&root) {
+                continue;
+            }
             if let Some((reason, dist)) = self.link(&entry, other) {
-                let better = |old: &(Reason, i64, Option<f64>)| {
-                    dist.unwrap_or(f64::INFINITY) < old.2.unwrap_or(f64::INFINITY)
-                };
-                match linked.get(&other.cluster) {
-                    Some(old) if !better(old) => {}
-                    _ => {
-                        linked.insert(other.cluster, (reason, b, dist));
-                    }
-                }
+                linked.insert(root, (reason, b, dist));
             }
         }
         let mut delta = Delta::default();
         let id = call.id;
         let target = if linked.is_empty() {
+            if self.parent.contains_key(&id) {
+                // an id that once named a cluster merged away (a call let go
+                // and seen again): no entry may still resolve through it
+                self.compact_parents();
+            }
             let f = &self.cfg.families[entry.family];
             let s = Summary {
                 id,
@@ -649,7 +775,7 @@ impl Clusterer {
                     s,
                     live: Vec::new(),
                     live_n: 0,
-                    caller_set: HashSet::new(),
+                    caller_set: HashSet::default(),
                     points: Vec::new(),
                 },
             );
@@ -766,12 +892,19 @@ impl Clusterer {
             self.replaced.clear();
         }
         self.replaced.insert(other, survivor);
-        for m in &gone.live {
-            if let Some(e) = self.entries.get_mut(m) {
-                e.cluster = survivor;
-            }
+        self.parent.insert(other, survivor);
+        if self.parent.len() > self.entries.len() + COMPACT_SLACK {
+            self.compact_parents();
         }
         let keep = self.clusters.get_mut(&survivor).expect("survivor exists");
+        // the larger side's lists stay where they are; the smaller ones move
+        if gone.live.len() > keep.live.len() {
+            std::mem::swap(&mut keep.live, &mut gone.live);
+        }
+        let callers_before = keep.caller_set.len();
+        if gone.caller_set.len() > keep.caller_set.len() {
+            std::mem::swap(&mut keep.caller_set, &mut gone.caller_set);
+        }
         let (a, b) = (&mut keep.s, &gone.s);
         let (na, nb) = (a.located as f64, b.located as f64);
         a.centroid = match (a.centroid, b.centroid) {
@@ -804,10 +937,11 @@ impl Clusterer {
         for (k, v) in &b.sources {
             *a.sources.entry(k.clone()).or_default() += v;
         }
-        let fresh = gone.caller_set.difference(&keep.caller_set).count() as u32;
-        // restored clusters only know their count; never count below it
-        a.callers = (a.callers + fresh).max(a.callers.max(b.callers));
         keep.caller_set.extend(gone.caller_set.drain());
+        let fresh = keep.caller_set.len().saturating_sub(callers_before) as u32;
+        // restored clusters only know their count; never count below it
+        let a = &mut keep.s;
+        a.callers = (a.callers + fresh).max(a.callers.max(b.callers));
         a.apart_from.extend(b.apart_from.iter().copied());
         a.manual |= manual;
         let room = MAX_HULL_POINTS.saturating_sub(keep.points.len());
@@ -847,17 +981,23 @@ impl Clusterer {
                 break;
             }
             let Some(e) = self.unindex(id) else { continue };
-            let Some(c) = self.clusters.get_mut(&e.cluster) else {
+            let cid = self.root(e.cluster);
+            let Some(c) = self.clusters.get_mut(&cid) else {
                 continue;
             };
             c.live_n = c.live_n.saturating_sub(1);
             if c.live_n == 0 {
-                self.clusters.remove(&e.cluster);
+                self.clusters.remove(&cid);
             } else if c.live.len() > 2 * c.live_n + 16 {
-                let entries = &self.entries;
-                let cid = e.cluster;
+                let (entries, parent) = (&self.entries, &self.parent);
+                let root = |mut k: i64| {
+                    while let Some(&p) = parent.get(&k) {
+                        k = p;
+                    }
+                    k
+                };
                 c.live
-                    .retain(|m| entries.get(m).is_some_and(|x| x.cluster == cid));
+                    .retain(|m| entries.get(m).is_some_and(|x| root(x.cluster) == cid));
             }
         }
     }
@@ -874,7 +1014,7 @@ impl Clusterer {
                 s,
                 live: Vec::new(),
                 live_n: 0,
-                caller_set: HashSet::new(),
+                caller_set: HashSet::default(),
                 points: Vec::new(),
             },
         );
@@ -952,6 +1092,9 @@ impl Clusterer {
     /// by the earliest of them); the two parts are kept apart from then on.
     pub fn split(&mut self, cluster: i64, incidents: &[i64]) -> Result<(i64, Delta), ActionError> {
         self.check_cluster(cluster)?;
+        // every entry names its cluster directly from here on (the split
+        // may bring back an id that once was merged away)
+        self.compact_parents();
         let mut ids: Vec<i64> = incidents.to_vec();
         ids.sort_unstable();
         ids.dedup();
@@ -1009,7 +1152,7 @@ impl Clusterer {
             },
             live: Vec::new(),
             live_n: 0,
-            caller_set: HashSet::new(),
+            caller_set: HashSet::default(),
             points: Vec::new(),
         };
         let mut a = fresh(cluster, &old.s);

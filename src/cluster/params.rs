@@ -38,6 +38,12 @@ pub struct Family {
     /// any distance this far apart in time; absent: entities do not link.
     #[serde(default)]
     pub entity_gap_hours: Option<f64>,
+    /// A channel rather than a kind (petitions, reports): its calls also link
+    /// by a shared entity, within this family's entity gap, to calls of any
+    /// family that links by entities itself (a 信访 letter about company X's
+    /// unpaid wages joins the wage dispute about X).
+    #[serde(default)]
+    pub entity_links_any_family: bool,
 }
 
 fn default_text_similarity() -> f32 {
@@ -124,6 +130,7 @@ impl Default for ClusterConfig {
                  min_text_similarity: f32,
                  caller: (f64, Option<f64>),
                  entity_gap_hours: Option<f64>| Family {
+            entity_links_any_family: false,
             name: name.into(),
             leaves: leaves.iter().map(|s| s.to_string()).collect(),
             radius_m,
@@ -162,30 +169,35 @@ impl Default for ClusterConfig {
                     None,
                 ),
                 // wage and debt disputes about one company: days and kilometres
+                // (the same company links by its entity; nearby only within
+                // 100 m and a day: an industrial park holds many companies
+                // whose workers all say "拖欠工资")
                 f(
                     "wage_debt",
                     &["08", "06.05", "07.06"],
-                    1_000.0,
-                    72.0,
+                    100.0,
+                    24.0,
                     0.2,
                     (20_000.0, Some(24.0 * 14.0)),
                     Some(24.0 * 30.0),
                 ),
                 // neighbour, family, property disputes: the same parties again
+                // (one home: 100 m; the parties again link by caller/address)
                 f(
                     "dispute",
                     &["07", "02.02", "02.05"],
-                    300.0,
+                    100.0,
                     72.0,
                     0.25,
                     (5_000.0, Some(24.0 * 14.0)),
                     Some(24.0 * 14.0),
                 ),
                 // chronic nuisances at one address, weeks apart; kinds apart
+                // (one address, not the block: 60 m)
                 f(
                     "nuisance",
                     &["09", "10", "11.04", "11.05"],
-                    150.0,
+                    60.0,
                     24.0 * 21.0,
                     same_leaf,
                     (1_000.0, None),
@@ -204,10 +216,21 @@ impl Default for ClusterConfig {
                 f(
                     "crime_order",
                     &["01", "02"],
-                    300.0,
+                    150.0,
                     2.0,
                     0.3,
                     (3_000.0, Some(24.0)),
+                    None,
+                ),
+                // the family of a missing person calls again from where it
+                // searches, kilometres apart; such reports are few a day
+                f(
+                    "missing",
+                    &["05.01"],
+                    3_000.0,
+                    12.0,
+                    same_leaf,
+                    (5_000.0, Some(24.0)),
                     None,
                 ),
                 f(
@@ -228,16 +251,20 @@ impl Default for ClusterConfig {
                     (5_000.0, None),
                     Some(24.0 * 7.0),
                 ),
-                // petitions and reports: the same petitioner, the same matter
-                f(
-                    "petition",
-                    &["12", "13"],
-                    500.0,
-                    24.0 * 7.0,
-                    0.25,
-                    (50_000.0, Some(24.0 * 60.0)),
-                    Some(24.0 * 60.0),
-                ),
+                // petitions and reports: the same petitioner, the same matter;
+                // a channel, so its entities reach other families' clusters
+                Family {
+                    entity_links_any_family: true,
+                    ..f(
+                        "petition",
+                        &["12", "13"],
+                        500.0,
+                        24.0 * 7.0,
+                        0.25,
+                        (50_000.0, Some(24.0 * 60.0)),
+                        Some(24.0 * 60.0),
+                    )
+                },
                 f("other", &[], 250.0, 2.0, same_leaf, (1_000.0, None), None),
             ],
         }

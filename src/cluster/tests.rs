@@ -171,6 +171,65 @@ fn a_chronic_nuisance_at_one_address_repeats_for_weeks_but_kinds_stay_apart() {
 }
 
 #[test]
+fn a_petition_about_a_company_joins_its_wage_dispute_but_not_other_kinds() {
+    let mut c = clusterer();
+    let mut a = call(1, 0, 0.0, 0.0, "08.01", "某某模具有限公司拖欠工资三个月");
+    a.entities = vec!["e:company".into()];
+    c.apply(&a);
+    // a 信访 letter (petition leaf), registered at the petition office 6 km away, a week later
+    let mut p = call(
+        2,
+        60 * 24 * 7,
+        6_000.0,
+        0.0,
+        "12.04",
+        "反映某某模具有限公司欠薪问题",
+    );
+    p.entities = vec!["e:company".into()];
+    let (k, d) = c.apply(&p);
+    assert_eq!(k, 1);
+    assert_eq!(d.memberships[0].reason, Reason::SameEntity);
+    // the same company's noise (a family that does not link by entities): apart
+    let mut n = call(
+        3,
+        60 * 24 * 7,
+        0.0,
+        0.0,
+        "10.04",
+        "某某模具有限公司夜间噪音",
+    );
+    n.entities = vec!["e:company".into()];
+    assert_eq!(c.apply(&n).0, 3);
+    // a petition without the entity does not reach across families
+    let q = call(4, 60 * 24 * 7, 0.0, 0.0, "12.04", "反映欠薪问题");
+    assert_eq!(c.apply(&q).0, 4);
+}
+
+#[test]
+fn a_missing_person_is_one_event_while_the_family_searches_kilometres_apart() {
+    let mut c = clusterer();
+    c.apply(&call(1, 0, 0.0, 0.0, "05.01", "我家老人走失了"));
+    assert_eq!(
+        c.apply(&call(
+            2,
+            90,
+            2_500.0,
+            800.0,
+            "05.01",
+            "还没找到，在河边这边找"
+        ))
+        .0,
+        1
+    );
+    // a lock-out (another kind of help) next door stays apart
+    assert_eq!(
+        c.apply(&call(3, 95, 10.0, 0.0, "05.06", "钥匙锁在家里了"))
+            .0,
+        3
+    );
+}
+
+#[test]
 fn a_late_call_between_two_clusters_merges_them_with_history() {
     let mut c = clusterer();
     c.apply(&call(1, 0, 0.0, 0.0, "03.01", "两车相撞"));
@@ -389,4 +448,44 @@ fn extent_is_the_hull_of_the_members() {
     let ring = c.extent(1).unwrap();
     assert_eq!(ring.len(), 4, "{ring:?}");
     assert_eq!(ring.first(), ring.last());
+}
+
+#[test]
+fn merge_chains_stay_resolvable_through_evictions_and_compaction() {
+    // few calls kept, many merges: the union-find chains are compacted and
+    // every call in memory still names a live cluster that lists it
+    let mut c = Clusterer::new(ClusterConfig {
+        max_calls: 300,
+        ..ClusterConfig::default()
+    });
+    let mut id = 0;
+    for round in 0..400_i64 {
+        // two crashes 500 m apart, then the call between them (merges them)
+        let base = round * 3_000.0 as i64;
+        for (mins, east) in [(0, 0.0), (1, 500.0), (2, 250.0)] {
+            id += 1;
+            let x = call(
+                id,
+                round * 90 + mins,
+                base as f64 + east,
+                0.0,
+                "03.01",
+                "车祸",
+            );
+            c.apply(&x);
+        }
+        assert_eq!(c.cluster_of(id), c.cluster_of(id - 2), "round {round}");
+        assert_eq!(c.cluster_of(id - 1), c.cluster_of(id - 2), "round {round}");
+    }
+    assert!(c.len() <= 300);
+    for (inc, e) in &c.entries {
+        let k = c.cluster_of(*inc).unwrap();
+        let cl = c
+            .clusters
+            .get(&k)
+            .unwrap_or_else(|| panic!("{inc} → {k} unknown"));
+        assert!(cl.live.contains(inc), "{inc} not listed by {k}");
+        assert_eq!(c.root(e.cluster), k);
+    }
+    assert!(c.parent.len() <= c.entries.len() + COMPACT_SLACK);
 }
