@@ -600,8 +600,12 @@ impl Clusterer {
     fn link_across(&self, a: &Entry, b: &Entry) -> Option<(Reason, Option<f64>)> {
         let (fa, fb) = (&self.cfg.families[a.family], &self.cfg.families[b.family]);
         let gap = match (fa.entity_links_any_family, fb.entity_links_any_family) {
-            (true, _) if fb.entity_gap_us().is_some() => fa.entity_gap_us(),
-            (_, true) if fa.entity_gap_us().is_some() => fb.entity_gap_us(),
+            (true, true) => fa
+                .entity_gap_us()
+                .zip(fb.entity_gap_us())
+                .map(|(x, y)| x.min(y)),
+            (true, false) if fb.entity_gap_us().is_some() => fa.entity_gap_us(),
+            (false, true) if fa.entity_gap_us().is_some() => fb.entity_gap_us(),
             _ => None,
         }?;
         let shared = a
@@ -744,6 +748,11 @@ impl Clusterer {
         let mut delta = Delta::default();
         let id = call.id;
         let target = if linked.is_empty() {
+            if self.clusters.contains_key(&id) {
+                // the call that opened a live cluster, let go from memory and
+                // seen again: it is counted there already
+                return (id, Delta::default());
+            }
             if self.parent.contains_key(&id) {
                 // an id that once named a cluster merged away (a call let go
                 // and seen again): no entry may still resolve through it
@@ -818,8 +827,10 @@ impl Clusterer {
         entry.cluster = target;
         self.add_to_cluster(target, call, &entry);
         self.index(id, entry);
-        self.evict();
+        // the delta names the cluster before eviction may let a very late
+        // call (and its new cluster) go at once: the store needs the row
         self.touch(target, &mut delta);
+        self.evict();
         (target, delta)
     }
 
@@ -1025,6 +1036,8 @@ impl Clusterer {
     /// stored aggregates. A membership whose cluster was not restored is
     /// ignored (false).
     pub fn restore_member(&mut self, call: &Call, cluster: i64) -> bool {
+        // a call clustered during the restore may have absorbed it already
+        let cluster = self.root(cluster);
         if !self.clusters.contains_key(&cluster) || self.entries.contains_key(&call.id) {
             return false;
         }
@@ -1121,10 +1134,20 @@ impl Clusterer {
                 "incidents: a split must leave at least one member in the cluster".into(),
             ));
         }
-        let new_id = *ids
-            .iter()
-            .min_by_key(|m| (self.entries[m].t, **m))
-            .expect("non-empty");
+        // named by its earliest call whose id names no cluster yet (the
+        // cluster's own opening call, or a part split off before, do)
+        let mut by_time = ids.clone();
+        by_time.sort_by_key(|m| (self.entries[m].t, *m));
+        let Some(new_id) = by_time
+            .into_iter()
+            .find(|m| *m != cluster && !self.clusters.contains_key(m))
+        else {
+            return Err(ActionError::Invalid(
+                "incidents: every call named already names a cluster; split off the others instead"
+                    .into(),
+            ));
+        };
+        self.replaced.remove(&new_id);
         // rebuild both parts' aggregates from the members in memory; members
         // already let go from memory stay in the old cluster
         let old = self.clusters.remove(&cluster).expect("checked");

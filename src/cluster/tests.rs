@@ -230,6 +230,21 @@ fn a_missing_person_is_one_event_while_the_family_searches_kilometres_apart() {
 }
 
 #[test]
+fn a_call_too_late_to_stay_in_memory_still_names_its_cluster_in_the_delta() {
+    let mut c = clusterer();
+    c.apply(&call(1, 60 * 24 * 10, 0.0, 0.0, "02.08", "太吵了"));
+    // ten days older than the newest call: opened, stored, let go at once
+    let (k, d) = c.apply(&call(2, 0, 5_000.0, 0.0, "02.08", "很吵"));
+    assert_eq!(k, 2);
+    assert_eq!(d.memberships[0].cluster_id, 2);
+    assert!(
+        d.clusters.iter().any(|s| s.id == 2),
+        "the cluster row the membership needs"
+    );
+    assert!(c.summary(2).is_none(), "let go from memory");
+}
+
+#[test]
 fn a_late_call_between_two_clusters_merges_them_with_history() {
     let mut c = clusterer();
     c.apply(&call(1, 0, 0.0, 0.0, "03.01", "两车相撞"));
@@ -412,6 +427,16 @@ fn a_split_by_hand_stays_apart_and_a_merge_by_hand_joins() {
     assert_eq!(c.summary(1).unwrap().members, 5);
     assert!(c.summary(1).unwrap().apart_from.is_empty());
     assert_eq!(c.cluster_of(4), Some(1));
+    // splitting off the cluster's own opening call names the part by the
+    // next listed call: the cluster is not overwritten by itself
+    let (new_id, _) = c.split(1, &[1, 2]).unwrap();
+    assert_eq!(new_id, 2);
+    assert_eq!(c.summary(1).unwrap().members, 3);
+    assert_eq!(c.summary(2).unwrap().members, 2);
+    assert_eq!((c.cluster_of(1), c.cluster_of(3)), (Some(2), Some(1)));
+    // every listed call already names a cluster: refused, nothing changes
+    assert!(matches!(c.split(2, &[1]), Err(ActionError::Invalid(_))));
+    assert_eq!(c.summary(2).unwrap().members, 2);
 }
 
 #[test]

@@ -276,7 +276,8 @@ async fn act(st: &AppState, action: Action, actor: Actor) -> Result<Json<Value>,
             })))
         }
         Err(ActionFailure::NotStored) => Err(ApiError::Unavailable(
-            "the change could not be stored; nothing was published",
+            "the change could not be stored yet (database unavailable): it is not published; if the database \
+             is back it is stored with the next change, so check GET /api/v1/clusters/{id} before repeating it",
         )),
         Err(ActionFailure::Refused(e)) => Err(match e {
             ActionError::UnknownCluster(id) => ApiError::Refused {

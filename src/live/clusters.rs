@@ -105,48 +105,100 @@ pub fn store_channels() -> (mpsc::Sender<StoreJob>, mpsc::Receiver<StoreJob>, St
 }
 
 /// The cluster store task: one transaction per delta, in order. A delta that
-/// cannot be stored after three tries is logged and its clusters are not
-/// published (the incidents are: they are committed); it is **owed**: stored
-/// together with the next delta (one transaction, the owed part first), so
-/// PostGIS catches up with memory as soon as the database is back. Owed
-/// changes beyond [`MAX_OWED`] memberships are given up on (logged); the next
-/// start clusters the incidents without a stored membership again.
+/// cannot be stored is not published (its incidents are: they are committed).
+/// When the database is away (a transient error, still there after three
+/// tries) the delta is **owed**: the next delta first stores the owed ones, in
+/// their order and each with its own actor, so PostGIS catches up with memory
+/// as soon as the database is back, and their clusters are published with it.
+/// A delta refused for what it holds (a non-transient error) is logged and
+/// dropped, so it cannot block the ones after it; the owed are given up on
+/// past [`MAX_OWED`] memberships. Either way the next start clusters the
+/// incidents without a stored membership again.
 pub async fn run_store(pool: PgPool, mut road: StoreRoad) {
-    let mut owed: Option<Delta> = None;
+    let mut owed: Vec<(Delta, Option<Actor>)> = Vec::new();
+    let mut owed_members = 0usize;
     while let Some(mut job) = road.jobs.recv().await {
-        let with_owed = owed.take().map(|mut d| {
-            d.extend(job.delta.clone());
-            d.compact();
-            d
-        });
-        let delta = with_owed.as_ref().unwrap_or(&job.delta);
-        let mut tries = 0;
-        loop {
-            tries += 1;
-            match crate::store::clusters::apply(&pool, delta, job.actor.as_ref()).await {
+        // the owed first, in order; stop at the first that still fails
+        let mut stored_owed: Vec<Delta> = Vec::new();
+        let mut blocked = false;
+        while let Some((d, actor)) = owed.first() {
+            match store_with_retries(&pool, d, actor.as_ref()).await {
                 Ok(()) => {
-                    if with_owed.is_some() {
-                        tracing::info!("owed cluster changes stored");
-                    }
-                    job.stored = true;
-                    break;
+                    let (d, _) = owed.remove(0);
+                    owed_members -= d.memberships.len();
+                    stored_owed.push(d);
                 }
-                Err(e) if tries < 3 && e.is_transient() => {
-                    tokio::time::sleep(std::time::Duration::from_millis(100 * tries)).await;
+                Err(e) if e.is_transient() => {
+                    blocked = true;
+                    break;
                 }
                 Err(e) => {
-                    if delta.memberships.len() <= MAX_OWED {
-                        tracing::error!(error = %e, "storing cluster changes failed; not published, retried with the next change");
-                        owed = Some(delta.clone());
-                    } else {
-                        tracing::error!(error = %e, owed = delta.memberships.len(), "storing cluster changes failed; too much owed, given up until the next start");
-                    }
-                    break;
+                    tracing::error!(error = %e, "owed cluster changes refused by the database; dropped");
+                    let (d, _) = owed.remove(0);
+                    owed_members -= d.memberships.len();
                 }
             }
         }
+        if !stored_owed.is_empty() {
+            tracing::info!(deltas = stored_owed.len(), "owed cluster changes stored");
+        }
+        let result = if blocked {
+            None
+        } else {
+            Some(store_with_retries(&pool, &job.delta, job.actor.as_ref()).await)
+        };
+        match result {
+            Some(Ok(())) => job.stored = true,
+            Some(Err(e)) if !e.is_transient() => {
+                tracing::error!(error = %e, "cluster changes refused by the database; not stored, not published");
+            }
+            _ => {
+                let n = job.delta.memberships.len();
+                if owed_members + n <= MAX_OWED {
+                    tracing::error!(
+                        "the database is away: cluster changes owed, stored with the next change"
+                    );
+                    owed.push((job.delta.clone(), job.actor.clone()));
+                    owed_members += n;
+                } else {
+                    tracing::error!(
+                        owed = owed_members,
+                        "the database is away and too much is owed; given up until the next start"
+                    );
+                }
+            }
+        }
+        if job.stored && !stored_owed.is_empty() {
+            // screens see the owed clusters' state now (newest version wins)
+            let mut clusters: Vec<Summary> =
+                stored_owed.into_iter().flat_map(|d| d.clusters).collect();
+            clusters.append(&mut job.delta.clusters);
+            let mut d = Delta {
+                clusters,
+                ..Default::default()
+            };
+            d.compact();
+            job.delta.clusters = d.clusters;
+        }
         if road.done.send(job).await.is_err() {
             break;
+        }
+    }
+}
+
+async fn store_with_retries(
+    pool: &PgPool,
+    delta: &Delta,
+    actor: Option<&Actor>,
+) -> Result<(), crate::store::StoreError> {
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        match crate::store::clusters::apply(pool, delta, actor).await {
+            Err(e) if tries < 3 && e.is_transient() => {
+                tokio::time::sleep(std::time::Duration::from_millis(100 * tries)).await;
+            }
+            r => return r,
         }
     }
 }

@@ -764,7 +764,9 @@ impl Writer {
     /// members, or changed by hand, or a shown one merged away).
     fn emit_clusters(&self, delta: &crate::cluster::Delta) {
         for s in &delta.clusters {
-            if s.members < clusters::STREAM_MIN_MEMBERS && !s.manual {
+            // a single call's cluster is news only when it is merged away
+            // (screens follow `replaced_by` for that call's badge)
+            if s.members < clusters::STREAM_MIN_MEMBERS && !s.manual && s.replaced_by.is_none() {
                 continue;
             }
             let (position, feature) = self.clusters.feature(s);

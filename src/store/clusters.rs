@@ -118,11 +118,12 @@ pub async fn apply(pool: &PgPool, delta: &Delta, actor: Option<&Actor>) -> Resul
              on conflict (incident_id) do nothing
              returning incident_id, cluster_id, reason, matched
          )
+         -- a call that opened its own cluster is in the log already (its
+         -- ingest row): only joins are logged, not one row more per call
          insert into event_log (kind, subject, payload)
-         select case when reason = 'opened' then 'cluster.opened' else 'cluster.joined' end,
-                incident_id::text,
+         select 'cluster.joined', incident_id::text,
                 jsonb_build_object('cluster_id', cluster_id, 'reason', reason, 'matched', matched)
-         from m",
+         from m where reason <> 'opened'",
     )
     .bind(Value::Array(members))
     .execute(&mut *tx)

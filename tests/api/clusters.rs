@@ -470,11 +470,12 @@ async fn cluster_changes_that_failed_to_store_are_stored_with_the_next_ones() {
     assert_eq!(stored_cluster(&app, ia).await, Some(cluster_of(&a[0])));
 
     // the cluster store fails for a moment (a trigger refuses every cluster
-    // row): the incident is committed and answered, its cluster change is
-    // not stored (and not published)
+    // row with a serialization failure, i.e. a transient error that outlasts
+    // the retries): the incident is committed and answered, its cluster
+    // change is owed (not stored, not published)
     for sql in [
         "create function lq_test_refuse() returns trigger language plpgsql as \
-         $$ begin raise exception 'cluster store down (test)'; end $$",
+         $$ begin raise exception 'cluster store down (test)' using errcode = '40001'; end $$",
         "create trigger lq_test_refuse before insert or update on cluster \
          for each row execute function lq_test_refuse()",
     ] {
@@ -503,4 +504,28 @@ async fn cluster_changes_that_failed_to_store_are_stored_with_the_next_ones() {
         .await;
     assert_eq!(kept["cluster"]["properties"]["members"], 2);
     assert_eq!(kept["members"].as_array().unwrap().len(), 2);
+
+    // a change the database refuses for what it holds (not transient) is
+    // dropped and does not hold up the ones after it
+    for sql in [
+        "create or replace function lq_test_refuse() returns trigger language plpgsql as \
+         $$ begin raise exception 'refused (test)'; end $$",
+        "create trigger lq_test_refuse before insert or update on cluster \
+         for each row execute function lq_test_refuse()",
+    ] {
+        sqlx::query(sql).execute(&app.pool).await.unwrap();
+    }
+    let d = app.post_created(&noise("O-4", at, 9_000.0, 5, None)).await;
+    sqlx::query("drop trigger lq_test_refuse on cluster")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let e = app.post_created(&noise("O-5", at, 13_000.0, 4, None)).await;
+    let (id, ie) = (d[0]["id"].as_i64().unwrap(), e[0]["id"].as_i64().unwrap());
+    assert_eq!(stored_cluster(&app, ie).await, Some(cluster_of(&e[0])));
+    assert_eq!(
+        stored_cluster(&app, id).await,
+        None,
+        "the refused change was dropped"
+    );
 }
