@@ -124,7 +124,8 @@ export const AGG_MIN_POINTS = 4;
 export const AGG_MAX_ZOOM = 13;
 export const CLUSTER_FAMILY_NAME = {
   noise: '噪声扰民', traffic: '交通事故', wage_debt: '欠薪欠款', dispute: '矛盾纠纷', nuisance: '长期滋扰',
-  fire_disaster: '火灾灾害', crime_order: '治安刑事', help: '求助', group: '群体事件', petition: '信访投诉', other: '其他',
+  fire_disaster: '火灾灾害', crime_order: '治安刑事', missing: '人员走失', help: '求助', group: '群体事件', petition: '信访投诉',
+  other: '其他',
 };
 export const CLUSTER_REASON_NAME = {
   opened: '首次来电', nearby: '时空相近', same_caller: '同一来电人', same_entity: '同一单位/地址', manual: '人工归并',

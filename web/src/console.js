@@ -68,6 +68,7 @@ function tickClock() {
 }
 tickClock();
 setInterval(tickClock, 250);
+setInterval(() => { repeats.prune(); if (repeats.dirty) scheduleFlush(); }, 15000); // closed repeat events leave
 
 function elapsedText(ms) {
   const s = Math.max(0, Math.floor(ms / 1000));
@@ -199,6 +200,7 @@ function showResponderPopup(id, lngLat) {
 // ---------------------------------------------------------------- incidents + coalesced flush (≤ 4 Hz)
 const pending = { add: new Map(), remove: new Set(), reset: true };
 let flushTimer = null; let lastFlush = 0; let mapReady = false; let queueDirty = true;
+let selDrawn = null; // the Feature the selection ring was drawn from
 
 function normalize(feature) {
   const props = feature?.properties || {};
@@ -310,6 +312,12 @@ function flush() {
   pending.reset = false; pending.add.clear(); pending.remove.clear();
   agg.sync();
   if (repeats.dirty) { queueDirty = true; repeatLayer?.flush(); } // 重复×N tags in the queue
+  // the selection ring follows its incident (moved, trimmed, a new snapshot)
+  const sel = state.selectedId !== null ? findIncident(state.selectedId) : null;
+  if (sel !== selDrawn) {
+    selDrawn = sel;
+    map.getSource('selected-incident').setData(sel?.geometry ? { type: 'FeatureCollection', features: [sel] } : EMPTY);
+  }
   if (rsp.dirty) { rsp.flush(map); renderCandidateStatus(); }
   if (queueDirty) { renderQueue(); queueDirty = false; }
   renderRecHeader();
@@ -334,7 +342,7 @@ function repeatTag(clusterId) {
   const n = repeats.callsOf(clusterId);
   if (n < 2) return '';
   const c = repeats.get(clusterId);
-  return `<span class="badge repeat" data-cluster="${esc(c?.id ?? clusterId)}" title="同一事件已来电 ${n} 次（${esc(CLUSTER_FAMILY_NAME[c?.properties.family] || '')}），点击查看全部来电">重复×${n}</span>`;
+  return `<span class="badge repeat" data-cluster="${esc(c?.id ?? clusterId)}" title="同一事件已来电 ${Number(n)} 次（${esc(CLUSTER_FAMILY_NAME[c?.properties.family] || '')}），点击查看全部来电">重复×${Number(n)}</span>`;
 }
 function queueRow(f) {
   const p = f.properties;
@@ -423,6 +431,7 @@ function select(id, { fly = true } = {}) {
   if (!f) return;
   const same = String(state.selectedId) === String(f.id);
   state.selectedId = f.id;
+  selDrawn = f;
   map.getSource('selected-incident').setData(f.geometry ? { type: 'FeatureCollection', features: [f] } : EMPTY);
   for (const row of rowCache.values()) row.li.classList.toggle('selected', row.li.dataset.id === String(f.id));
   rowCache.get(f.id)?.li.scrollIntoView({ block: 'nearest' });
@@ -442,6 +451,7 @@ function select(id, { fly = true } = {}) {
 
 function clearSelection() {
   state.selectedId = null;
+  selDrawn = null;
   map.getSource('selected-incident').setData(EMPTY);
   for (const row of rowCache.values()) row.li.classList.remove('selected');
   setCandidates(null, null);

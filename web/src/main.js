@@ -278,7 +278,10 @@ function flush() {
     for (const row of rowCache.values()) row.f = null; // 重复×N badges: re-render rows in place
     repeatLayer?.flush();
     renderRepeatKpi();
-    if (state.detailId !== null) refreshDetail();
+    // an open detail shows its call count: rebuild it only when that changed
+    const f = state.detailId !== null ? findAny(state.detailId) : null;
+    const key = f ? `${repeats.get(f.properties.cluster_id)?.id}:${repeats.callsOf(f.properties.cluster_id)}` : null;
+    if (f && key !== detailRepeatKey) refreshDetail();
   }
   if (rsp.dirty) rsp.flush(map);
   runFlashes();
@@ -342,13 +345,13 @@ function repeatBadge(clusterId) {
   const n = repeats.callsOf(clusterId);
   if (n < 2) return '';
   const c = repeats.get(clusterId);
-  return `<span class="badge repeat" data-cluster="${esc(c?.id ?? clusterId)}" title="同一事件已来电 ${n} 次（${esc(CLUSTER_FAMILY_NAME[c?.properties.family] || '')}）">重复×${n}</span>`;
+  return `<span class="badge repeat" data-cluster="${esc(c?.id ?? clusterId)}" title="同一事件已来电 ${Number(n)} 次（${esc(CLUSTER_FAMILY_NAME[c?.properties.family] || '')}），点击查看全部来电">重复×${Number(n)}</span>`;
 }
 
 function renderRepeatKpi() {
   const t = repeats.totals();
   $('repeat-kpi').innerHTML = t.clusters
-    ? `重复来电 <b>${t.clusters}</b> 起 · <b>${t.calls}</b> 次`
+    ? `重复来电 <b>${Number(t.clusters)}</b> 起 · <b>${Number(t.calls)}</b> 次`
     : '暂无重复来电';
   $('repeat-kpi').classList.toggle('zero', !t.clusters);
 }
@@ -522,6 +525,7 @@ try { if (localStorage.getItem('lianqin.wall.unlocCollapsed') === '1') setUnlocC
 
 // ---------------------------------------------------------------- incident detail (popup on the map; card when unlocated)
 let popup = null;
+let detailRepeatKey = null; // cluster:calls the open detail shows
 const findAny = (id) => {
   for (const m of [state.incidents, state.unlocated]) {
     const f = m.get(id) ?? m.get(Number(id)) ?? m.get(String(id));
@@ -552,7 +556,8 @@ function showDetail(id) {
   document.querySelector(`#incident-list li[data-id="${CSS.escape(String(f.id))}"]`)?.classList.add('selected');
   document.querySelector(`#unloc-list li[data-id="${CSS.escape(String(f.id))}"]`)?.classList.add('selected');
   const rc = repeats.get(f.properties.cluster_id);
-  const repeat = rc ? `<a href="#" class="dt-repeat" data-cluster="${esc(rc.id)}">同一事件共 ${esc(rc.properties.members)} 次来电 · ${esc(CLUSTER_FAMILY_NAME[rc.properties.family] || '')} · 查看全部</a>` : '';
+  detailRepeatKey = `${rc?.id}:${repeats.callsOf(f.properties.cluster_id)}`;
+  const repeat = rc ? `<a href="#" class="dt-repeat" data-cluster="${esc(rc.id)}">同一事件共 ${Number(rc.properties.members)} 次来电 · ${esc(CLUSTER_FAMILY_NAME[rc.properties.family] || '')} · 查看全部</a>` : '';
   const html = detailHtml(f, { fmtTime: timeText, assigned: assignedBadge(f.id), repeat });
   if (isLocated(f) && mapReady) {
     $('detail-card').hidden = true;
@@ -589,6 +594,7 @@ document.addEventListener('click', (e) => {
   repeatLayer?.select(a.dataset.cluster);
 });
 $('incident-list').addEventListener('click', (e) => {
+  if (e.target.closest('.badge.repeat')) return; // the calls' card (document listener), not this call's popup
   const li = e.target.closest('li.inc');
   if (li) showDetail(li.dataset.id);
 });
@@ -688,6 +694,7 @@ function renderConn() {
 }
 setInterval(renderConn, PANEL_MS / 2);
 setInterval(() => { refreshTodayStats(); }, 30000); // server truth, and day rollover
+setInterval(() => { repeats.prune(); if (repeats.dirty) scheduleFlush(); }, 15000); // closed repeat events leave
 
 // ---------------------------------------------------------------- boot
 let districtBbox = DISTRICT_BBOX;

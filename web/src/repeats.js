@@ -39,6 +39,14 @@ export class RepeatBook {
     this.dirty = true;
   }
   clear() { this.byId.clear(); this.alias.clear(); this.dirty = true; }
+  /** Closed clusters leave (the server sends nothing when a cluster's quiet period ends). */
+  prune(nowMs = Date.now()) {
+    for (const [k, f] of this.byId) {
+      const t = Date.parse(f.properties.closes_at || '');
+      if (Number.isFinite(t) && t <= nowMs) { this.byId.delete(k); this.dirty = true; }
+    }
+    if (this.alias.size > 5 * REPEAT_MAX) this.alias.clear(); // old merges: a resync brings what matters back
+  }
   /** the cluster id an incident's (possibly merged-away) cluster id now means */
   resolve(id) {
     let k = String(id);
@@ -106,7 +114,7 @@ export function createRepeatLayer(map, px, book, { cardEl, fmtTime, onShowIncide
       c.marker.setLngLat(f.geometry.coordinates);
     }
     const p = f.properties;
-    const text = `×${p.members}`;
+    const text = `×${Number(p.members)}`;
     if (c.text !== text) { c.el.textContent = text; c.text = text; }
     c.el.title = `重复来电 ${p.members} 次 · ${familyName(p.family)}`;
     c.el.classList.toggle('selected', st.selected === id);
@@ -124,7 +132,16 @@ export function createRepeatLayer(map, px, book, { cardEl, fmtTime, onShowIncide
     if (st.hover && !book.get(st.hover)) hover(null);
     else if (st.hover) drawExtent(book.get(st.hover));
     if (st.selected) {
-      if (!book.get(st.selected)) { /* merged away or closed: keep the card, it says so */ } else refreshCard();
+      const now = book.get(st.selected);
+      if (now && String(now.id) !== st.selected) {
+        // merged into another cluster: follow it
+        setSelectedState(st.selected, false);
+        st.selected = String(now.id);
+        setSelectedState(st.selected, true);
+        st.cardVersion = null;
+      }
+      // re-read the card only when the cluster changed (not on every other cluster's message)
+      if (now && now.properties.version !== st.cardVersion) { st.cardVersion = now.properties.version; refreshCard(); }
     }
   }
 
@@ -149,7 +166,9 @@ export function createRepeatLayer(map, px, book, { cardEl, fmtTime, onShowIncide
   async function select(id) {
     id = id === null || id === undefined ? null : String(id);
     if (st.selected) setSelectedState(st.selected, false);
-    st.selected = id;
+    st.selected = id ? book.resolve(id) : null;
+    id = st.selected;
+    st.cardVersion = id ? book.get(id)?.properties.version ?? null : null;
     if (!id) { st.card = null; if (cardEl) cardEl.hidden = true; drawExtent(null); return; }
     setSelectedState(id, true);
     drawExtent(book.get(id));
@@ -158,11 +177,13 @@ export function createRepeatLayer(map, px, book, { cardEl, fmtTime, onShowIncide
   }
 
   let fetching = null;
+  let again = false; // the cluster changed while its card was being fetched
   async function refreshCard() {
     const id = st.selected;
     if (!id) return;
-    if (fetching === id) return;
+    if (fetching === id) { again = true; return; }
     fetching = id;
+    again = false;
     try {
       const r = await fetch(`./api/v1/clusters/${encodeURIComponent(id)}`, { cache: 'no-store' });
       if (!r.ok) throw new Error(`HTTP ${r.status}`);
@@ -173,6 +194,7 @@ export function createRepeatLayer(map, px, book, { cardEl, fmtTime, onShowIncide
     } finally {
       if (fetching === id) fetching = null;
     }
+    if (again && st.selected === id) refreshCard();
   }
 
   function renderCard(body, error = '') {
@@ -184,9 +206,9 @@ export function createRepeatLayer(map, px, book, { cardEl, fmtTime, onShowIncide
     const members = Array.isArray(body?.members) ? [...body.members].sort((a, b) => Date.parse(a.reported_at) - Date.parse(b.reported_at)) : [];
     const history = Array.isArray(body?.history) ? body.history : [];
     const cats = Object.keys(p.categories || {}).length;
-    const srcs = Object.entries(p.sources || {}).map(([k, n]) => `${esc(SOURCE_SHORT[k] || SOURCE_NAME[k] || k)}${n > 1 ? `×${n}` : ''}`).join(' ');
+    const srcs = Object.entries(p.sources || {}).map(([k, n]) => `${esc(SOURCE_SHORT[k] || SOURCE_NAME[k] || k)}${Number(n) > 1 ? `×${Number(n)}` : ''}`).join(' ');
     cardEl.innerHTML = `<button class="detail-close rc-close" type="button" title="关闭" aria-label="关闭">×</button>
-      <div class="rc-hd"><span class="rc-badge">重复来电</span><b class="rc-n">×${esc(p.members ?? '?')}</b>
+      <div class="rc-hd"><span class="rc-badge">重复来电</span><b class="rc-n">×${esc(Number(p.members) || '?')}</b>
         <span class="rc-fam">${esc(familyName(p.family))}</span><span class="rc-id">#${esc(id)}</span></div>
       <div class="rc-sub">${esc(when(p.first_at))} — ${esc(when(p.last_at))}${p.callers ? ` · 来电人 ${esc(p.callers)}` : ''}${cats > 1 ? ` · ${cats} 类` : ''}${srcs ? ` · ${srcs}` : ''}${p.replaced_by ? ` · 已并入 #${esc(p.replaced_by)}` : ''}</div>
       ${error ? `<div class="rc-err">${esc(error)}</div>` : ''}
