@@ -95,6 +95,12 @@ impl RecentIncidents {
         }
     }
 
+    /// A held incident's position and pre-serialised Feature.
+    pub fn held(&self, id: i64) -> Option<(Option<crate::domain::Position>, Arc<str>)> {
+        let i = self.by_id.get(&id)?;
+        Some((i.position, self.features.get(&id)?.clone()))
+    }
+
     /// Drops incidents older than the retention age, then the oldest beyond the count.
     pub fn evict(&mut self, now: DateTime<Utc>) {
         let cutoff = now - self.retention.max_age;

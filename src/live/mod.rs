@@ -738,6 +738,25 @@ impl Writer {
         if !delta.moved.is_empty() || !delta.reassigned.is_empty() {
             self.incidents.recluster(&delta.moved, &delta.reassigned);
         }
+        if job.stored && !delta.reassigned.is_empty() {
+            // a split moved single calls: screens get their incident Features
+            // again (with the new cluster_id) before the clusters themselves
+            let ids: Vec<i64> = delta.reassigned.iter().map(|(i, _)| *i).collect();
+            for id in ids {
+                if let Some((position, feature)) = self.incidents.held(id) {
+                    let seq = self.next_seq();
+                    let msg = format!(r#"{{"type":"incident","seq":{seq},"feature":{feature}}}"#);
+                    self.emit(
+                        seq,
+                        Topic::Incidents,
+                        EventBody::One {
+                            position,
+                            json: Arc::from(msg),
+                        },
+                    );
+                }
+            }
+        }
         match job.after {
             clusters::After::Publish { incidents, reply } => {
                 let ids: ClusterIds = incidents.iter().map(|i| (i.id, i.cluster_id)).collect();

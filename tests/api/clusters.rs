@@ -376,6 +376,38 @@ async fn the_clusters_layer_updates_in_place_on_the_stream() {
     assert_eq!(f["id"], json!(c));
     assert_eq!(f["properties"]["members"], 3);
     assert!(snap["incidents"]["features"].as_array().unwrap().is_empty());
+
+    // a commander splits the last call off: its incident Feature is sent
+    // again with the new cluster_id, and both clusters are updated
+    let third: i64 = sqlx::query_scalar("select id from incident where source_id = 'S-3'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    let r = app
+        .post_expect(
+            &format!("/api/v1/clusters/{c}/split"),
+            &json!({"incidents": [third]}),
+            200,
+        )
+        .await;
+    assert_eq!(r["new_cluster_id"], json!(third));
+    let (mut again, mut parts) = (None, Vec::new());
+    while again.is_none() || parts.len() < 2 {
+        let m = next_json_within(&mut ws, Duration::from_secs(10)).await;
+        match m["type"].as_str() {
+            Some("incident") if m["feature"]["properties"]["id"] == json!(third) => again = Some(m),
+            Some("cluster") => parts.push(m["feature"]["id"].as_i64().unwrap()),
+            _ => {}
+        }
+    }
+    assert_eq!(
+        again.unwrap()["feature"]["properties"]["cluster_id"],
+        json!(third)
+    );
+    parts.sort_unstable();
+    let mut want = vec![c, third];
+    want.sort_unstable();
+    assert_eq!(parts, want);
 }
 
 #[tokio::test]
