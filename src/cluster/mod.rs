@@ -322,6 +322,9 @@ struct Cluster {
 pub struct Clusterer {
     cfg: ClusterConfig,
     proj: Option<LocalProjection>,
+    /// cos(latitude) of the projection's origin: planar x × cos(lat)/cos0 is
+    /// metres east–west at lat, wherever the origin happened to be
+    cos0: f64,
     cell_m: Vec<f64>,
     entries: HashMap<i64, Entry>,
     grids: Vec<HashMap<(i32, i32), Vec<GridItem>>>,
@@ -397,6 +400,7 @@ impl Clusterer {
         Self {
             cfg,
             proj: None,
+            cos0: 1.0,
             cell_m,
             entries: HashMap::default(),
             grids: vec![HashMap::default(); n],
@@ -523,10 +527,12 @@ impl Clusterer {
     }
 
     fn project(&mut self, lon: f64, lat: f64) -> [f64; 2] {
-        let proj = *self
-            .proj
-            .get_or_insert_with(|| LocalProjection::new(lon, lat));
-        proj.project(lon, lat)
+        if self.proj.is_none() {
+            // the origin is the first located call (restored or live)
+            self.proj = Some(LocalProjection::new(lon, lat));
+            self.cos0 = lat.to_radians().cos().max(1e-6);
+        }
+        self.proj.expect("set").project(lon, lat)
     }
 
     /// The cluster a key now means (follows merges).
@@ -627,20 +633,25 @@ impl Clusterer {
     /// sphere) and the gap, plus every call of the same caller or entity.
     fn candidates(&self, e: &Entry) -> Vec<i64> {
         let mut out = Vec::new();
-        if let (Some((cx, cy)), Some([x, y])) = (e.cell, e.xy) {
+        if let (Some((cx, cy)), Some([x, y]), Some((_, lat))) = (e.cell, e.xy, e.pos) {
             let grid = &self.grids[e.family];
             let f = &self.cfg.families[e.family];
             let r = f.radius_m * 1.02 + 1.0;
             let r2 = (r * r) as f32;
             let gap = f.gap_us();
+            // metres per planar x unit here; cells east–west enough to cover
+            // the radius even far from the projection's origin
+            let scale = (lat.to_radians().cos() / self.cos0).max(1e-3);
+            let span = ((1.0 / (1.05 * scale)).ceil() as i32).clamp(1, 64);
+            let sx = scale as f32;
             let (x, y) = (x as f32, y as f32);
-            for dx in -1..=1 {
+            for dx in -span..=span {
                 for dy in -1..=1 {
                     if let Some(v) = grid.get(&(cx + dx, cy + dy)) {
                         out.extend(
                             v.iter()
                                 .filter(|g| {
-                                    let (ex, ey) = (g.x - x, g.y - y);
+                                    let (ex, ey) = ((g.x - x) * sx, g.y - y);
                                     ex * ex + ey * ey <= r2 && (g.t - e.t).abs() <= gap
                                 })
                                 .map(|g| g.id),

@@ -514,3 +514,24 @@ fn merge_chains_stay_resolvable_through_evictions_and_compaction() {
     }
     assert!(c.parent.len() <= c.entries.len() + COMPACT_SLACK);
 }
+
+#[test]
+fn links_do_not_depend_on_where_the_first_call_put_the_projection() {
+    // a stray first fix on the equator, then calls at 60° N: east–west
+    // metres are half the planar units there
+    let mut c = clusterer();
+    let mut stray = call(1, 0, 0.0, 0.0, "02.08", "吵");
+    stray.position = Some(Position::new(0.0, 0.0).unwrap());
+    c.apply(&stray);
+    let at = |id, mins, east_m: f64| {
+        let mut x = call(id, mins, 0.0, 0.0, "02.08", "吵");
+        let lon = 10.0 + east_m / (111_195.0 * 60.0_f64.to_radians().cos());
+        x.position = Some(Position::new(lon, 60.0).unwrap());
+        x
+    };
+    c.apply(&at(2, 1, 0.0));
+    // 190 m east (noise radius 200 m): one event, whatever the origin
+    assert_eq!(c.apply(&at(3, 2, 190.0)).0, 2);
+    assert_eq!(c.apply(&at(4, 3, 380.0)).0, 2, "chained through call 3");
+    assert_eq!(c.apply(&at(5, 4, 900.0)).0, 5, "too far from every call");
+}
