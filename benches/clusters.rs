@@ -1931,15 +1931,7 @@ fn main() -> anyhow::Result<()> {
     if let Ok(n) = std::env::var(MEM_CHILD) {
         return mem_child(n.parse()?);
     }
-    let rt = common::runtime();
-    rt.block_on(async {
-        let db = TempDb::create("clusters").await?;
-        let result = run(&db).await;
-        if let Err(e) = db.drop_db().await {
-            eprintln!("dropping the bench database: {e}");
-        }
-        result
-    })
+    common::with_temp_db("clusters", |db| Box::pin(run(db)))
 }
 
 async fn run(db: &TempDb) -> anyhow::Result<()> {

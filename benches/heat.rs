@@ -484,15 +484,7 @@ fn bins_of(stats: &[hotspots::GiStar]) -> [usize; 7] {
 // ------------------------------------------------------------------ main
 
 fn main() -> anyhow::Result<()> {
-    let rt = common::runtime();
-    rt.block_on(async {
-        let db = TempDb::create("heat").await?;
-        let result = run(&db).await;
-        if let Err(e) = db.drop_db().await {
-            eprintln!("dropping the bench database: {e}");
-        }
-        result
-    })
+    common::with_temp_db("heat", |db| Box::pin(run(db)))
 }
 
 async fn run(db: &TempDb) -> anyhow::Result<()> {

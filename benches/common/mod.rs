@@ -250,6 +250,26 @@ pub fn reps(default: usize) -> usize {
         .unwrap_or(default)
 }
 
+/// Runs `run` against a fresh `lianqin_bench_<tag>_<pid>` database on a fresh
+/// runtime, and drops the database afterwards whatever `run` returned.
+pub fn with_temp_db<F>(tag: &str, run: F) -> anyhow::Result<()>
+where
+    F: for<'a> FnOnce(
+        &'a TempDb,
+    ) -> std::pin::Pin<
+        Box<dyn std::future::Future<Output = anyhow::Result<()>> + 'a>,
+    >,
+{
+    runtime().block_on(async {
+        let db = TempDb::create(tag).await?;
+        let result = run(&db).await;
+        if let Err(e) = db.drop_db().await {
+            eprintln!("dropping the bench database: {e}");
+        }
+        result
+    })
+}
+
 /// A multi-thread runtime with as many workers as cores (the server's shape).
 pub fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()

@@ -744,16 +744,7 @@ impl Writer {
             let ids: Vec<i64> = delta.reassigned.iter().map(|(i, _)| *i).collect();
             for id in ids {
                 if let Some((position, feature)) = self.incidents.held(id) {
-                    let seq = self.next_seq();
-                    let msg = format!(r#"{{"type":"incident","seq":{seq},"feature":{feature}}}"#);
-                    self.emit(
-                        seq,
-                        Topic::Incidents,
-                        EventBody::One {
-                            position,
-                            json: Arc::from(msg),
-                        },
-                    );
+                    self.emit_incident(position, &feature);
                 }
             }
         }
@@ -789,17 +780,27 @@ impl Writer {
                 continue;
             }
             let (position, feature) = self.clusters.feature(s);
-            let seq = self.next_seq();
-            let msg = format!(r#"{{"type":"cluster","seq":{seq},"feature":{feature}}}"#);
-            self.emit(
-                seq,
-                Topic::Clusters,
-                EventBody::One {
-                    position,
-                    json: Arc::from(msg),
-                },
-            );
+            self.emit_feature(Topic::Clusters, "cluster", position, &feature.to_string());
         }
+    }
+
+    /// One `incident` message with the next sequence number.
+    fn emit_incident(&self, position: Option<Position>, feature: &str) {
+        self.emit_feature(Topic::Incidents, "incident", position, feature);
+    }
+
+    /// `{"type":kind,"seq":N,"feature":…}` with the next sequence number.
+    fn emit_feature(&self, topic: Topic, kind: &str, position: Option<Position>, feature: &str) {
+        let seq = self.next_seq();
+        let msg = format!(r#"{{"type":"{kind}","seq":{seq},"feature":{feature}}}"#);
+        self.emit(
+            seq,
+            topic,
+            EventBody::One {
+                position,
+                json: Arc::from(msg),
+            },
+        );
     }
 
     fn publish(&mut self, list: Vec<Incident>) {
@@ -813,16 +814,7 @@ impl Writer {
             }
             let position = incident.position;
             let feature = self.incidents.insert(Arc::new(incident));
-            let seq = self.next_seq();
-            let msg = format!(r#"{{"type":"incident","seq":{seq},"feature":{feature}}}"#);
-            self.emit(
-                seq,
-                Topic::Incidents,
-                EventBody::One {
-                    position,
-                    json: Arc::from(msg),
-                },
-            );
+            self.emit_incident(position, &feature);
         }
         self.incidents.evict(now);
     }
